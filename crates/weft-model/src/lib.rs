@@ -4,6 +4,7 @@
 //! instrumentation scopes, each scope holds spans. Attribute values stay typed ([`AnyValue`]).
 //! Nothing here does I/O or is async; codecs live in `weft-proto`.
 
+pub mod duration;
 mod ids;
 mod summary;
 mod value;
@@ -279,6 +280,37 @@ impl Batch {
             match rs.scope_spans.last_mut() {
                 Some(last) if same(&last.scope, &fs.scope) => last.spans.push(fs.span),
                 _ => rs.scope_spans.push(ScopeSpans {
+                    scope: fs.scope,
+                    spans: vec![fs.span],
+                }),
+            }
+        }
+        Batch {
+            resource_spans: out,
+        }
+    }
+}
+
+impl Batch {
+    /// Groups spans of one trace (in the given order) by resource and then by scope, each group
+    /// at the place its first span had: the shape an OTLP reader expects of a whole trace.
+    pub fn from_flat_grouped(spans: impl IntoIterator<Item = FlatSpan>) -> Batch {
+        let mut out: Vec<ResourceSpans> = Vec::new();
+        for fs in spans {
+            let ri = match out.iter().position(|r| same(&r.resource, &fs.resource)) {
+                Some(i) => i,
+                None => {
+                    out.push(ResourceSpans {
+                        resource: fs.resource.clone(),
+                        scope_spans: Vec::new(),
+                    });
+                    out.len() - 1
+                }
+            };
+            let rs = &mut out[ri];
+            match rs.scope_spans.iter_mut().find(|s| same(&s.scope, &fs.scope)) {
+                Some(ss) => ss.spans.push(fs.span),
+                None => rs.scope_spans.push(ScopeSpans {
                     scope: fs.scope,
                     spans: vec![fs.span],
                 }),
