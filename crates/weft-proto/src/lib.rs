@@ -1,1 +1,15 @@
-//! placeholder
+//! Wire formats ↔ weft's model: OTLP protobuf ([`otlp`]) and OTLP/JSON ([`json`]).
+
+pub mod json;
+pub mod otlp;
+
+pub use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+
+/// A request body that is not valid OTLP protobuf.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DecodeError {
+    pub message: String,
+}
