@@ -1,0 +1,841 @@
+//! Immutable blocks: one directory per block holding
+//!
+//! - `spans.parquet`: one row per span, sorted by (trace id, start), zstd, dictionary-encoded
+//!   strings; small row groups whose trace-id min/max statistics make trace-by-id a probe;
+//! - `summary.parquet`: one row per trace (root service/name, start, end, span and error counts,
+//!   services), so search results are cheap;
+//! - `bloom.bin`: a bloom filter over the block's trace ids, kept in memory;
+//! - `meta.json`: time range, counts, services and operations, the WAL sequence it covers and
+//!   the blocks it was compacted from.
+//!
+//! Columns that OTLP nests (resource, scope, attributes, events, links) are stored as OTLP
+//! protobuf bytes, so a block written today reads back losslessly and any OTLP decoder can
+//! read those cells; the fields searches filter on are plain columns.
+
+use crate::bloom::Bloom;
+use crate::{attribute_term, Result, SearchQuery, SpanFacts, StoreError};
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder, Int64Builder, ListBuilder,
+    StringBuilder, StringDictionaryBuilder, UInt64Builder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use opentelemetry_proto::tonic::trace::v1 as pb;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::Statistics;
+use parquet::schema::types::ColumnPath;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use weft_model::{FlatSpan, Resource, Scope, Span, StatusCode, TraceId, TraceSummary};
+use weft_proto::otlp;
+
+pub const SPANS_FILE: &str = "spans.parquet";
+pub const SUMMARY_FILE: &str = "summary.parquet";
+pub const BLOOM_FILE: &str = "bloom.bin";
+pub const META_FILE: &str = "meta.json";
+/// Rows per row group: small enough that reading the one group that holds a trace is cheap.
+pub const ROW_GROUP_ROWS: usize = 8192;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BlockMeta {
+    pub id: String,
+    pub format: u32,
+    pub min_start_unix_nano: u64,
+    pub max_start_unix_nano: u64,
+    pub max_end_unix_nano: u64,
+    pub span_count: u64,
+    pub trace_count: u64,
+    /// Every WAL segment with a sequence number at most this is contained in this block.
+    pub wal_through: u64,
+    pub level: u32,
+    pub compacted_from: Vec<String>,
+    /// service -> [(span name, kind)]
+    pub operations: BTreeMap<String, BTreeSet<(String, i32)>>,
+    pub bytes: u64,
+}
+
+mod col {
+    pub const TRACE_ID: &str = "trace_id";
+    pub const SPAN_ID: &str = "span_id";
+    pub const PARENT_SPAN_ID: &str = "parent_span_id";
+    pub const START: &str = "start_unix_nano";
+    pub const END: &str = "end_unix_nano";
+    pub const SERVICE: &str = "service_name";
+    pub const NAME: &str = "name";
+    pub const KIND: &str = "kind";
+    pub const STATUS_CODE: &str = "status_code";
+    pub const STATUS_MESSAGE: &str = "status_message";
+    pub const RESOURCE: &str = "resource";
+    pub const SCOPE: &str = "scope";
+    pub const DETAIL: &str = "detail";
+    pub const ATTRS: &str = "attrs";
+}
+
+fn dict() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+pub fn spans_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(col::TRACE_ID, DataType::FixedSizeBinary(16), false),
+        Field::new(col::SPAN_ID, DataType::FixedSizeBinary(8), false),
+        Field::new(col::PARENT_SPAN_ID, DataType::FixedSizeBinary(8), true),
+        Field::new(col::START, DataType::Int64, false),
+        Field::new(col::END, DataType::Int64, false),
+        Field::new(col::SERVICE, dict(), false),
+        Field::new(col::NAME, dict(), false),
+        Field::new(col::KIND, DataType::Int32, false),
+        Field::new(col::STATUS_CODE, DataType::Int32, false),
+        Field::new(col::STATUS_MESSAGE, DataType::Utf8, false),
+        // OTLP protobuf `ResourceSpans` without spans: the resource and its schema url
+        Field::new(col::RESOURCE, DataType::Binary, false),
+        // OTLP protobuf `ScopeSpans` without spans: the scope and its schema url
+        Field::new(col::SCOPE, DataType::Binary, false),
+        // OTLP protobuf `Span` holding what the columns above do not: attributes, events,
+        // links, trace state, flags, dropped counts
+        Field::new(col::DETAIL, DataType::Binary, false),
+        // `key=value` for every scalar span and resource attribute: what attribute search reads
+        Field::new(
+            col::ATTRS,
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
+    ]))
+}
+
+pub fn summary_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("trace_id", DataType::FixedSizeBinary(16), false),
+        Field::new("root_service", dict(), false),
+        Field::new("root_name", dict(), false),
+        Field::new("has_root", DataType::Boolean, false),
+        Field::new("start_unix_nano", DataType::UInt64, false),
+        Field::new("end_unix_nano", DataType::UInt64, false),
+        Field::new("span_count", DataType::UInt64, false),
+        Field::new("error_count", DataType::UInt64, false),
+        Field::new(
+            "services",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
+    ]))
+}
+
+fn pq_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Parquet {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn corrupt(path: &Path, message: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+fn writer_props(sorted: bool) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_column_dictionary_enabled(ColumnPath::from(col::DETAIL), false)
+        .set_column_dictionary_enabled(ColumnPath::from(col::SPAN_ID), false)
+        .set_column_dictionary_enabled(ColumnPath::from(col::TRACE_ID), false);
+    if sorted {
+        b = b.set_sorting_columns(Some(vec![
+            SortingColumn {
+                column_idx: 0,
+                descending: false,
+                nulls_first: false,
+            },
+            SortingColumn {
+                column_idx: 3,
+                descending: false,
+                nulls_first: false,
+            },
+        ]));
+    }
+    b.build()
+}
+
+/// Writes a block from spans (any order; they are sorted here) into `blocks_dir/<id>`.
+/// The block appears atomically: it is written under `<id>.tmp` and renamed when complete.
+pub fn write_block(
+    blocks_dir: &Path,
+    id: &str,
+    mut spans: Vec<&FlatSpan>,
+    wal_through: u64,
+    level: u32,
+    compacted_from: Vec<String>,
+) -> Result<Block> {
+    spans.sort_by(|a, b| {
+        (a.span.trace_id, a.span.start_time_unix_nano, a.span.span_id).cmp(&(
+            b.span.trace_id,
+            b.span.start_time_unix_nano,
+            b.span.span_id,
+        ))
+    });
+    // the same span twice (a retried export, or a crash between compaction steps) is kept once
+    spans.dedup_by(|a, b| {
+        a.span.trace_id == b.span.trace_id
+            && a.span.span_id == b.span.span_id
+            && a.span.start_time_unix_nano == b.span.start_time_unix_nano
+    });
+
+    let tmp = blocks_dir.join(format!("{id}.tmp"));
+    let final_dir = blocks_dir.join(id);
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+
+    let mut meta = BlockMeta {
+        id: id.to_string(),
+        format: 1,
+        min_start_unix_nano: u64::MAX,
+        wal_through,
+        level,
+        compacted_from,
+        ..Default::default()
+    };
+    let mut bloom = Bloom::with_capacity(spans.len() / 4 + 16);
+    let mut summaries: Vec<TraceSummary> = Vec::new();
+    for fs in &spans {
+        let s = &fs.span;
+        meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start_time_unix_nano);
+        meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start_time_unix_nano);
+        meta.max_end_unix_nano = meta.max_end_unix_nano.max(s.end_time_unix_nano);
+        meta.operations
+            .entry(fs.resource.service_name().to_string())
+            .or_default()
+            .insert((s.name.clone(), s.kind as i32));
+        match summaries.last_mut() {
+            Some(last) if last.trace_id == s.trace_id => last.add_span(fs),
+            _ => {
+                bloom.insert(&s.trace_id);
+                let mut t = TraceSummary::new(s.trace_id);
+                t.add_span(fs);
+                summaries.push(t);
+            }
+        }
+    }
+    meta.span_count = spans.len() as u64;
+    meta.trace_count = summaries.len() as u64;
+    if spans.is_empty() {
+        meta.min_start_unix_nano = 0;
+    }
+
+    let spans_path = tmp.join(SPANS_FILE);
+    write_parquet(
+        &spans_path,
+        spans_schema(),
+        true,
+        spans.chunks(ROW_GROUP_ROWS).map(spans_batch),
+    )?;
+    let summary_path = tmp.join(SUMMARY_FILE);
+    write_parquet(
+        &summary_path,
+        summary_schema(),
+        true,
+        summaries.chunks(ROW_GROUP_ROWS).map(summary_batch),
+    )?;
+    let bloom_path = tmp.join(BLOOM_FILE);
+    write_synced(&bloom_path, &bloom.to_bytes())?;
+    meta.bytes = [&spans_path, &summary_path, &bloom_path]
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let meta_path = tmp.join(META_FILE);
+    let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serializes");
+    write_synced(&meta_path, &meta_json)?;
+    crate::wal::sync_dir(&tmp)?;
+    std::fs::rename(&tmp, &final_dir).map_err(|e| StoreError::io(&final_dir, e))?;
+    crate::wal::sync_dir(blocks_dir)?;
+    Block::open(&final_dir)
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = File::create(path).map_err(|e| StoreError::io(path, e))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| StoreError::io(path, e))
+}
+
+fn write_parquet(
+    path: &Path,
+    schema: SchemaRef,
+    sorted: bool,
+    batches: impl Iterator<Item = RecordBatch>,
+) -> Result<()> {
+    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(writer_props(sorted)))
+        .map_err(|e| pq_err(path, e))?;
+    for b in batches {
+        w.write(&b).map_err(|e| pq_err(path, e))?;
+        // one row group per batch keeps row groups aligned with ROW_GROUP_ROWS
+        w.flush().map_err(|e| pq_err(path, e))?;
+    }
+    let file = w.into_inner().map_err(|e| pq_err(path, e))?;
+    file.sync_all().map_err(|e| StoreError::io(path, e))
+}
+
+fn spans_batch(spans: &[&FlatSpan]) -> RecordBatch {
+    let n = spans.len();
+    let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
+    let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
+    let mut parent = FixedSizeBinaryBuilder::with_capacity(n, 8);
+    let mut start = Int64Builder::with_capacity(n);
+    let mut end = Int64Builder::with_capacity(n);
+    let mut service = StringDictionaryBuilder::<Int32Type>::new();
+    let mut name = StringDictionaryBuilder::<Int32Type>::new();
+    let mut kind = Int32Builder::with_capacity(n);
+    let mut status_code = Int32Builder::with_capacity(n);
+    let mut status_message = StringBuilder::new();
+    let mut resource = BinaryBuilder::new();
+    let mut scope = BinaryBuilder::new();
+    let mut detail = BinaryBuilder::new();
+    let mut attrs = ListBuilder::new(StringBuilder::new());
+    let mut res_cache: HashMap<*const Resource, (Vec<u8>, Vec<String>)> = HashMap::new();
+    let mut scope_cache: HashMap<*const Scope, Vec<u8>> = HashMap::new();
+    for fs in spans {
+        let s = &fs.span;
+        trace_id.append_value(s.trace_id.0).expect("16 bytes");
+        span_id.append_value(s.span_id.0).expect("8 bytes");
+        match s.parent_span_id {
+            Some(p) => parent.append_value(p.0).expect("8 bytes"),
+            None => parent.append_null(),
+        }
+        start.append_value(s.start_time_unix_nano as i64);
+        end.append_value(s.end_time_unix_nano as i64);
+        service.append_value(fs.resource.service_name());
+        name.append_value(&s.name);
+        kind.append_value(s.kind as i32);
+        status_code.append_value(s.status.code as i32);
+        status_message.append_value(&s.status.message);
+        let (res_bytes, res_terms) =
+            res_cache
+                .entry(Arc::as_ptr(&fs.resource))
+                .or_insert_with(|| {
+                    let rs = pb::ResourceSpans {
+                        resource: Some(otlp::resource_to_proto(&fs.resource)),
+                        scope_spans: vec![],
+                        schema_url: fs.resource.schema_url.clone(),
+                    };
+                    let terms = fs
+                        .resource
+                        .attributes
+                        .iter()
+                        .filter_map(|kv| attribute_term(&kv.key, &kv.value))
+                        .collect();
+                    (rs.encode_to_vec(), terms)
+                });
+        resource.append_value(&*res_bytes);
+        let scope_bytes = scope_cache
+            .entry(Arc::as_ptr(&fs.scope))
+            .or_insert_with(|| {
+                pb::ScopeSpans {
+                    scope: Some(otlp::scope_to_proto(&fs.scope)),
+                    spans: vec![],
+                    schema_url: fs.scope.schema_url.clone(),
+                }
+                .encode_to_vec()
+            });
+        scope.append_value(&*scope_bytes);
+        detail.append_value(detail_bytes(s));
+        for kv in &s.attributes {
+            if let Some(t) = attribute_term(&kv.key, &kv.value) {
+                attrs.values().append_value(t);
+            }
+        }
+        for t in res_terms.iter() {
+            attrs.values().append_value(t);
+        }
+        attrs.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(trace_id.finish()),
+        Arc::new(span_id.finish()),
+        Arc::new(parent.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        Arc::new(service.finish()),
+        Arc::new(name.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(status_code.finish()),
+        Arc::new(status_message.finish()),
+        Arc::new(resource.finish()),
+        Arc::new(scope.finish()),
+        Arc::new(detail.finish()),
+        Arc::new(attrs.finish()),
+    ];
+    RecordBatch::try_new(spans_schema(), columns).expect("columns match the schema")
+}
+
+/// The span's OTLP encoding without the fields that have columns of their own.
+fn detail_bytes(s: &Span) -> Vec<u8> {
+    let mut p = otlp::span_to_proto(&Span {
+        attributes: s.attributes.clone(),
+        events: s.events.clone(),
+        links: s.links.clone(),
+        trace_state: s.trace_state.clone(),
+        flags: s.flags,
+        dropped_attributes_count: s.dropped_attributes_count,
+        dropped_events_count: s.dropped_events_count,
+        dropped_links_count: s.dropped_links_count,
+        ..Default::default()
+    });
+    p.trace_id.clear();
+    p.span_id.clear();
+    p.encode_to_vec()
+}
+
+fn summary_batch(rows: &[TraceSummary]) -> RecordBatch {
+    let n = rows.len();
+    let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
+    let mut root_service = StringDictionaryBuilder::<Int32Type>::new();
+    let mut root_name = StringDictionaryBuilder::<Int32Type>::new();
+    let mut has_root = BooleanBuilder::with_capacity(n);
+    let mut start = UInt64Builder::with_capacity(n);
+    let mut end = UInt64Builder::with_capacity(n);
+    let mut span_count = UInt64Builder::with_capacity(n);
+    let mut error_count = UInt64Builder::with_capacity(n);
+    let mut services = ListBuilder::new(StringBuilder::new());
+    for r in rows {
+        trace_id.append_value(r.trace_id.0).expect("16 bytes");
+        root_service.append_value(&r.root_service);
+        root_name.append_value(&r.root_name);
+        has_root.append_value(r.has_root);
+        start.append_value(r.start_unix_nano);
+        end.append_value(r.end_unix_nano);
+        span_count.append_value(r.span_count);
+        error_count.append_value(r.error_count);
+        for s in &r.services {
+            services.values().append_value(s);
+        }
+        services.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(trace_id.finish()),
+        Arc::new(root_service.finish()),
+        Arc::new(root_name.finish()),
+        Arc::new(has_root.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        Arc::new(span_count.finish()),
+        Arc::new(error_count.finish()),
+        Arc::new(services.finish()),
+    ];
+    RecordBatch::try_new(summary_schema(), columns).expect("columns match the schema")
+}
+
+/// An open block: its metadata and bloom filter in memory, its files read on demand through
+/// handles opened once (so a block deleted by compaction stays readable to queries in flight).
+pub struct Block {
+    pub dir: PathBuf,
+    spans_file: File,
+    summary_file: File,
+    pub meta: BlockMeta,
+    bloom: Bloom,
+    spans_meta: ArrowReaderMetadata,
+    summaries: OnceLock<Arc<Vec<TraceSummary>>>,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("dir", &self.dir)
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+impl Block {
+    pub fn open(dir: &Path) -> Result<Block> {
+        let meta_path = dir.join(META_FILE);
+        let meta_bytes = std::fs::read(&meta_path).map_err(|e| StoreError::io(&meta_path, e))?;
+        let meta: BlockMeta = serde_json::from_slice(&meta_bytes)
+            .map_err(|e| corrupt(&meta_path, format!("unreadable block meta: {e}")))?;
+        let bloom_path = dir.join(BLOOM_FILE);
+        let bloom_bytes = std::fs::read(&bloom_path).map_err(|e| StoreError::io(&bloom_path, e))?;
+        let bloom = Bloom::from_bytes(&bloom_bytes)
+            .ok_or_else(|| corrupt(&bloom_path, "bad bloom filter"))?;
+        let spans_path = dir.join(SPANS_FILE);
+        let file = File::open(&spans_path).map_err(|e| StoreError::io(&spans_path, e))?;
+        let spans_meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| pq_err(&spans_path, e))?;
+        let summary_path = dir.join(SUMMARY_FILE);
+        let summary_file =
+            File::open(&summary_path).map_err(|e| StoreError::io(&summary_path, e))?;
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            spans_file: file,
+            summary_file,
+            meta,
+            bloom,
+            spans_meta,
+            summaries: OnceLock::new(),
+        })
+    }
+
+    pub fn may_contain(&self, id: &TraceId) -> bool {
+        self.bloom.may_contain(id)
+    }
+
+    fn reader(
+        &self,
+        columns: Option<&[&str]>,
+        row_groups: Option<Vec<usize>>,
+    ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+        let path = self.dir.join(SPANS_FILE);
+        let file = self
+            .spans_file
+            .try_clone()
+            .map_err(|e| StoreError::io(&path, e))?;
+        let mut b =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.spans_meta.clone())
+                .with_batch_size(ROW_GROUP_ROWS);
+        if let Some(cols) = columns {
+            let schema = self.spans_meta.schema();
+            let idx: Vec<usize> = cols
+                .iter()
+                .map(|c| {
+                    schema
+                        .index_of(c)
+                        .map_err(|e| corrupt(&path, e.to_string()))
+                })
+                .collect::<Result<_>>()?;
+            let mask = ProjectionMask::roots(self.spans_meta.parquet_schema(), idx);
+            b = b.with_projection(mask);
+        }
+        if let Some(rg) = row_groups {
+            b = b.with_row_groups(rg);
+        }
+        b.build().map_err(|e| pq_err(&path, e))
+    }
+
+    /// Row groups whose trace-id range covers `id`.
+    fn row_groups_for(&self, id: &TraceId) -> Vec<usize> {
+        let md = self.spans_meta.metadata();
+        (0..md.num_row_groups())
+            .filter(|&i| match md.row_group(i).column(0).statistics() {
+                Some(Statistics::FixedLenByteArray(s)) => match (s.min_opt(), s.max_opt()) {
+                    (Some(min), Some(max)) => min.data() <= &id.0[..] && &id.0[..] <= max.data(),
+                    _ => true,
+                },
+                _ => true,
+            })
+            .collect()
+    }
+
+    /// The spans of one trace in this block.
+    pub fn trace(&self, id: &TraceId) -> Result<Vec<FlatSpan>> {
+        if !self.may_contain(id) {
+            return Ok(Vec::new());
+        }
+        let groups = self.row_groups_for(id);
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let mut dec = Decoder::default();
+        for batch in self.reader(None, Some(groups))? {
+            let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
+            let ids = batch.column(0).as_fixed_size_binary();
+            // rows are sorted by trace id: find the run
+            let lo = partition_point(ids.len(), |i| ids.value(i) < &id.0[..]);
+            let hi = partition_point(ids.len(), |i| ids.value(i) <= &id.0[..]);
+            for row in lo..hi {
+                out.push(dec.row(&batch, row).map_err(|m| corrupt(&self.dir, m))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every span in the block (for compaction).
+    pub fn read_all(&self) -> Result<Vec<FlatSpan>> {
+        let mut out = Vec::with_capacity(self.meta.span_count as usize);
+        let mut dec = Decoder::default();
+        for batch in self.reader(None, None)? {
+            let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
+            for row in 0..batch.num_rows() {
+                out.push(dec.row(&batch, row).map_err(|m| corrupt(&self.dir, m))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Trace ids with a span that satisfies `q`, appended to `out`.
+    pub fn search(&self, q: &SearchQuery, out: &mut Vec<TraceId>) -> Result<()> {
+        if q.start_unix_nano
+            .is_some_and(|s| self.meta.max_start_unix_nano < s)
+            || q.end_unix_nano
+                .is_some_and(|e| self.meta.min_start_unix_nano > e)
+        {
+            return Ok(());
+        }
+        if let Some(svc) = &q.service {
+            if !self.meta.operations.contains_key(svc) {
+                return Ok(());
+            }
+            if let Some(name) = &q.span_name {
+                if !self.meta.operations[svc].iter().any(|(n, _)| n == name) {
+                    return Ok(());
+                }
+            }
+        }
+        let mut cols = vec![
+            col::TRACE_ID,
+            col::START,
+            col::END,
+            col::SERVICE,
+            col::NAME,
+            col::STATUS_CODE,
+        ];
+        if !q.attributes.is_empty() {
+            cols.push(col::ATTRS);
+        }
+        let groups = self.row_groups_in_time(q);
+        let terms: Vec<String> = q
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for batch in self.reader(Some(&cols), Some(groups))? {
+            let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
+            let ids = batch.column(0).as_fixed_size_binary();
+            let start = batch.column(1).as_primitive::<Int64Type>();
+            let end = batch.column(2).as_primitive::<Int64Type>();
+            let svc = batch.column(3).as_dictionary::<Int32Type>();
+            let name = batch.column(4).as_dictionary::<Int32Type>();
+            let status = batch.column(5).as_primitive::<Int32Type>();
+            let svc_values = svc.values().as_string::<i32>();
+            let name_values = name.values().as_string::<i32>();
+            let attrs = (!terms.is_empty()).then(|| batch.column(6).as_list::<i32>());
+            let mut last: Option<&[u8]> = None;
+            for row in 0..batch.num_rows() {
+                let tid = ids.value(row);
+                if last == Some(tid) {
+                    continue; // this trace already matched
+                }
+                let facts = SpanFacts {
+                    service: svc_values.value(svc.keys().value(row) as usize),
+                    name: name_values.value(name.keys().value(row) as usize),
+                    start: start.value(row) as u64,
+                    duration: (end.value(row) as u64).saturating_sub(start.value(row) as u64),
+                    error: status.value(row) == StatusCode::Error as i32,
+                };
+                if !q.matches_facts(&facts) {
+                    continue;
+                }
+                if let Some(attrs) = attrs {
+                    let list = attrs.value(row);
+                    let list = list.as_string::<i32>();
+                    if !terms
+                        .iter()
+                        .all(|t| list.iter().any(|v| v == Some(t.as_str())))
+                    {
+                        continue;
+                    }
+                }
+                last = Some(tid);
+                out.push(TraceId(
+                    tid.try_into()
+                        .map_err(|_| corrupt(&self.dir, "trace id is not 16 bytes"))?,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn row_groups_in_time(&self, q: &SearchQuery) -> Vec<usize> {
+        let md = self.spans_meta.metadata();
+        (0..md.num_row_groups())
+            .filter(|&i| match md.row_group(i).column(3).statistics() {
+                Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                    (Some(&min), Some(&max)) => {
+                        q.start_unix_nano.is_none_or(|st| max as u64 >= st)
+                            && q.end_unix_nano.is_none_or(|e| min as u64 <= e)
+                    }
+                    _ => true,
+                },
+                _ => true,
+            })
+            .collect()
+    }
+
+    /// The block's trace summaries, sorted by trace id (loaded once).
+    pub fn summaries(&self) -> Result<Arc<Vec<TraceSummary>>> {
+        if let Some(s) = self.summaries.get() {
+            return Ok(s.clone());
+        }
+        let loaded = Arc::new(self.load_summaries()?);
+        Ok(self.summaries.get_or_init(|| loaded).clone())
+    }
+
+    pub fn summary(&self, id: &TraceId) -> Result<Option<TraceSummary>> {
+        if !self.may_contain(id) {
+            return Ok(None);
+        }
+        let all = self.summaries()?;
+        Ok(all
+            .binary_search_by(|s| s.trace_id.cmp(id))
+            .ok()
+            .map(|i| all[i].clone()))
+    }
+
+    fn load_summaries(&self) -> Result<Vec<TraceSummary>> {
+        let path = self.dir.join(SUMMARY_FILE);
+        let file = self
+            .summary_file
+            .try_clone()
+            .map_err(|e| StoreError::io(&path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| pq_err(&path, e))?
+            .with_batch_size(ROW_GROUP_ROWS)
+            .build()
+            .map_err(|e| pq_err(&path, e))?;
+        let mut out = Vec::with_capacity(self.meta.trace_count as usize);
+        for batch in reader {
+            let b = batch.map_err(|e| pq_err(&path, e))?;
+            let ids = b.column(0).as_fixed_size_binary();
+            let rs = b.column(1).as_dictionary::<Int32Type>();
+            let rs_v = rs.values().as_string::<i32>();
+            let rn = b.column(2).as_dictionary::<Int32Type>();
+            let rn_v = rn.values().as_string::<i32>();
+            let has_root = b.column(3).as_boolean();
+            let start = b.column(4).as_primitive::<UInt64Type>();
+            let end = b.column(5).as_primitive::<UInt64Type>();
+            let sc = b.column(6).as_primitive::<UInt64Type>();
+            let ec = b.column(7).as_primitive::<UInt64Type>();
+            let services = b.column(8).as_list::<i32>();
+            for i in 0..b.num_rows() {
+                let svcs = services.value(i);
+                out.push(TraceSummary {
+                    trace_id: TraceId(
+                        ids.value(i)
+                            .try_into()
+                            .map_err(|_| corrupt(&path, "trace id is not 16 bytes"))?,
+                    ),
+                    root_service: rs_v.value(rs.keys().value(i) as usize).to_string(),
+                    root_name: rn_v.value(rn.keys().value(i) as usize).to_string(),
+                    has_root: has_root.value(i),
+                    start_unix_nano: start.value(i),
+                    end_unix_nano: end.value(i),
+                    span_count: sc.value(i),
+                    error_count: ec.value(i),
+                    services: svcs
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(str::to_string)
+                        .collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn partition_point(len: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Turns rows back into spans, sharing one `Arc` per distinct resource and scope.
+#[derive(Default)]
+struct Decoder {
+    resources: HashMap<Vec<u8>, Arc<Resource>>,
+    scopes: HashMap<Vec<u8>, Arc<Scope>>,
+}
+
+impl Decoder {
+    fn row(&mut self, b: &RecordBatch, row: usize) -> std::result::Result<FlatSpan, String> {
+        let ids = b.column(0).as_fixed_size_binary();
+        let span_ids = b.column(1).as_fixed_size_binary();
+        let parents = b.column(2).as_fixed_size_binary();
+        let start = b.column(3).as_primitive::<Int64Type>().value(row) as u64;
+        let end = b.column(4).as_primitive::<Int64Type>().value(row) as u64;
+        let name = b.column(6).as_dictionary::<Int32Type>();
+        let name = name
+            .values()
+            .as_string::<i32>()
+            .value(name.keys().value(row) as usize);
+        let kind = b.column(7).as_primitive::<Int32Type>().value(row);
+        let code = b.column(8).as_primitive::<Int32Type>().value(row);
+        let message = b.column(9).as_string::<i32>().value(row);
+        let res = b.column(10).as_binary::<i32>().value(row);
+        let scope = b.column(11).as_binary::<i32>().value(row);
+        let detail = b.column(12).as_binary::<i32>().value(row);
+
+        let resource = match self.resources.get(res) {
+            Some(r) => r.clone(),
+            None => {
+                let rs =
+                    pb::ResourceSpans::decode(res).map_err(|e| format!("resource cell: {e}"))?;
+                let r = Arc::new(otlp::resource_from_proto(
+                    rs.resource.unwrap_or_default(),
+                    rs.schema_url,
+                ));
+                self.resources.insert(res.to_vec(), r.clone());
+                r
+            }
+        };
+        let scope = match self.scopes.get(scope) {
+            Some(s) => s.clone(),
+            None => {
+                let ss = pb::ScopeSpans::decode(scope).map_err(|e| format!("scope cell: {e}"))?;
+                let s = Arc::new(otlp::scope_from_proto(
+                    ss.scope.unwrap_or_default(),
+                    ss.schema_url,
+                ));
+                self.scopes.insert(scope.to_vec(), s.clone());
+                s
+            }
+        };
+        let mut p = pb::Span::decode(detail).map_err(|e| format!("detail cell: {e}"))?;
+        p.trace_id = ids.value(row).to_vec();
+        p.span_id = span_ids.value(row).to_vec();
+        p.parent_span_id = if parents.is_null(row) {
+            Vec::new()
+        } else {
+            parents.value(row).to_vec()
+        };
+        p.name = name.to_string();
+        p.kind = kind;
+        p.start_time_unix_nano = start;
+        p.end_time_unix_nano = end;
+        p.status = (code != 0 || !message.is_empty()).then(|| pb::Status {
+            code,
+            message: message.to_string(),
+        });
+        let span = otlp::span_from_proto(p)?;
+        Ok(FlatSpan {
+            resource,
+            scope,
+            span,
+        })
+    }
+}

@@ -1,0 +1,883 @@
+//! The embedded storage engine.
+//!
+//! Threads: one WAL writer (group commit, then apply to the head, in order) and one
+//! maintenance thread (cut the head into a block, compact, apply retention). Readers take
+//! the in-memory parts under locks in the fixed order `sealed` → `head`, the same order the
+//! writer takes them when it swaps the head out, so a span is always visible in one place.
+
+use crate::block::{write_block, Block};
+use crate::head::Head;
+use crate::wal::{self, SegmentWriter};
+use crate::{
+    Capabilities, Operation, Result, SearchQuery, SearchResult, StoreError, StoreStats,
+    TraceReader, TraceWriter, WriteRequest,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use weft_model::{Batch, FlatSpan, SpanKind, TraceId, TraceSummary};
+
+/// When the WAL is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// `fdatasync` once per group commit, before any request in the group is acknowledged.
+    #[default]
+    Always,
+    /// Never `fsync`; acknowledged data survives a crash of weft but not of the machine.
+    Never,
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            _ => Err(format!(
+                "unknown fsync policy {s:?}: use \"always\" or \"never\""
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub data_dir: PathBuf,
+    pub fsync: FsyncPolicy,
+    /// Cut the head into a block when it holds this many spans...
+    pub block_max_spans: usize,
+    /// ...or when its oldest data is this old.
+    pub block_max_age: Duration,
+    /// Refuse writes (overloaded) while the spans in memory exceed this many bytes.
+    pub max_memory_bytes: usize,
+    /// Delete blocks whose newest span ended longer ago than this.
+    pub retention: Duration,
+    /// Delete the oldest blocks while blocks and WAL use more than this.
+    pub max_disk_bytes: Option<u64>,
+    /// Merge this many blocks of one level into one block of the next level.
+    pub compaction_fan_in: usize,
+    /// Never build a block larger than this by compaction.
+    pub compaction_max_spans: usize,
+    /// How often the maintenance thread looks for work.
+    pub maintenance_interval: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> StoreOptions {
+        StoreOptions {
+            data_dir: data_dir.into(),
+            fsync: FsyncPolicy::Always,
+            block_max_spans: 1_000_000,
+            block_max_age: Duration::from_secs(120),
+            max_memory_bytes: 2 << 30,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            max_disk_bytes: None,
+            compaction_fan_in: 4,
+            compaction_max_spans: 8_000_000,
+            maintenance_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+enum WalCmd {
+    Append {
+        payload: Bytes,
+        batch: Batch,
+        done: tokio::sync::oneshot::Sender<Result<()>>,
+    },
+    Rotate {
+        done: std::sync::mpsc::Sender<Result<u64>>,
+    },
+    Shutdown,
+}
+
+struct SealedHead {
+    head: Head,
+    wal_through: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    compactions: AtomicU64,
+    retention_deleted: AtomicU64,
+    wal_corrupt_frames: AtomicU64,
+    queued_bytes: AtomicU64,
+}
+
+struct Shared {
+    opts: StoreOptions,
+    wal_dir: PathBuf,
+    blocks_dir: PathBuf,
+    sealed: RwLock<Vec<Arc<SealedHead>>>,
+    head: RwLock<Head>,
+    blocks: RwLock<Vec<Arc<Block>>>,
+    catalog: RwLock<BTreeMap<String, BTreeSet<Operation>>>,
+    counters: Counters,
+    shutdown: AtomicBool,
+    block_seq: AtomicU64,
+}
+
+/// The embedded store. Cheap to clone; the last clone's drop does not stop the threads:
+/// call [`EmbeddedStore::close`].
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    wal_tx: mpsc::Sender<WalCmd>,
+    threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+}
+
+/// What opening the store found.
+#[derive(Clone, Debug, Default)]
+pub struct OpenReport {
+    pub blocks: usize,
+    pub replayed_segments: usize,
+    pub replayed_frames: u64,
+    pub replayed_spans: u64,
+    /// Human-readable descriptions of WAL damage that was skipped.
+    pub wal_damage: Vec<String>,
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store under `opts.data_dir`, replays the WAL and starts the
+    /// writer and maintenance threads.
+    pub fn open(opts: StoreOptions) -> Result<(EmbeddedStore, OpenReport)> {
+        let wal_dir = opts.data_dir.join("wal");
+        let blocks_dir = opts.data_dir.join("blocks");
+        for d in [&opts.data_dir, &wal_dir, &blocks_dir] {
+            std::fs::create_dir_all(d).map_err(|e| StoreError::io(d, e))?;
+        }
+        let mut report = OpenReport::default();
+        let blocks = load_blocks(&blocks_dir)?;
+        report.blocks = blocks.len();
+        let wal_through = blocks.iter().map(|b| b.meta.wal_through).max().unwrap_or(0);
+
+        let mut head = Head::new();
+        let mut last_seq = wal_through;
+        let mut corrupt_frames = 0;
+        for (seq, path) in wal::list_segments(&wal_dir)? {
+            last_seq = last_seq.max(seq);
+            if seq <= wal_through {
+                std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+                continue;
+            }
+            let r = wal::replay_segment(&path, |payload| {
+                let req =
+                    weft_proto::otlp::decode_request(payload).map_err(|e| StoreError::Corrupt {
+                        path: path.display().to_string(),
+                        message: format!("a frame with a valid checksum does not decode: {e}"),
+                    })?;
+                let (batch, _) = weft_proto::otlp::batch_from_request(req);
+                report.replayed_spans += batch.span_count() as u64;
+                head.push_batch(batch);
+                Ok(())
+            })?;
+            report.replayed_segments += 1;
+            report.replayed_frames += r.frames;
+            for d in &r.damage {
+                corrupt_frames += 1;
+                report.wal_damage.push(format!(
+                    "{}: {} at byte {} ({} bytes skipped)",
+                    path.display(),
+                    d.reason,
+                    d.offset,
+                    d.skipped_bytes
+                ));
+            }
+        }
+        let mut catalog: BTreeMap<String, BTreeSet<Operation>> = BTreeMap::new();
+        for b in &blocks {
+            for (svc, ops) in &b.meta.operations {
+                let e = catalog.entry(svc.clone()).or_default();
+                for (name, kind) in ops {
+                    e.insert(Operation {
+                        name: name.clone(),
+                        kind: SpanKind::from_i32(*kind).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        let catalog = RwLock::new(catalog);
+        update_catalog(
+            &catalog,
+            head.spans.iter().map(|fs| {
+                (
+                    fs.resource.service_name(),
+                    fs.span.name.as_str(),
+                    fs.span.kind,
+                )
+            }),
+        );
+        let shared = Arc::new(Shared {
+            wal_dir: wal_dir.clone(),
+            blocks_dir,
+            sealed: RwLock::new(Vec::new()),
+            head: RwLock::new(head),
+            blocks: RwLock::new(blocks),
+            catalog,
+            counters: Counters::default(),
+            shutdown: AtomicBool::new(false),
+            block_seq: AtomicU64::new(0),
+            opts,
+        });
+        shared
+            .counters
+            .wal_corrupt_frames
+            .store(corrupt_frames, Ordering::Relaxed);
+        let segment = SegmentWriter::create(&wal_dir, last_seq + 1)?;
+        let (wal_tx, wal_rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        {
+            let shared = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("weft-wal".into())
+                    .spawn(move || wal_writer(shared, segment, wal_rx))
+                    .map_err(|e| StoreError::io("wal thread", e))?,
+            );
+        }
+        {
+            let shared = shared.clone();
+            let tx = wal_tx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("weft-maintenance".into())
+                    .spawn(move || maintenance(shared, tx))
+                    .map_err(|e| StoreError::io("maintenance thread", e))?,
+            );
+        }
+        Ok((
+            EmbeddedStore {
+                shared,
+                wal_tx,
+                threads: Arc::new(Mutex::new(threads)),
+            },
+            report,
+        ))
+    }
+
+    /// Stops the threads after the WAL has committed what it holds. Idempotent.
+    pub fn close(&self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        let _ = self.wal_tx.send(WalCmd::Shutdown);
+        let threads: Vec<_> = self.threads.lock().drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let s = &self.shared;
+        let (head_spans, sealed_spans) = {
+            let sealed = s.sealed.read();
+            let head = s.head.read();
+            (
+                head.len() as u64,
+                sealed.iter().map(|h| h.head.len() as u64).sum::<u64>(),
+            )
+        };
+        let blocks = s.blocks.read();
+        StoreStats {
+            head_spans: head_spans + sealed_spans,
+            block_count: blocks.len() as u64,
+            block_spans: blocks.iter().map(|b| b.meta.span_count).sum(),
+            block_bytes: blocks.iter().map(|b| b.meta.bytes).sum(),
+            wal_bytes: wal_bytes(&s.wal_dir),
+            compactions: s.counters.compactions.load(Ordering::Relaxed),
+            blocks_deleted_by_retention: s.counters.retention_deleted.load(Ordering::Relaxed),
+            wal_corrupt_frames_skipped: s.counters.wal_corrupt_frames.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Cuts the head into a block now (for tests and for `weft bench`).
+    pub fn flush(&self) -> Result<()> {
+        cut_head(&self.shared, &self.wal_tx).map(|_| ())
+    }
+
+    /// Runs one round of compaction now; returns whether it merged anything.
+    pub fn compact(&self) -> Result<bool> {
+        compact_once(&self.shared)
+    }
+
+    /// Applies retention now.
+    pub fn apply_retention(&self) -> Result<usize> {
+        apply_retention(&self.shared)
+    }
+
+    fn memory_spans_of(&self, id: &TraceId) -> Vec<FlatSpan> {
+        let sealed = self.shared.sealed.read();
+        let head = self.shared.head.read();
+        let mut out: Vec<FlatSpan> = sealed.iter().flat_map(|s| s.head.trace(id)).collect();
+        out.extend(head.trace(id));
+        out
+    }
+}
+
+fn wal_bytes(dir: &Path) -> u64 {
+    wal::list_segments(dir)
+        .map(|segs| {
+            segs.iter()
+                .filter_map(|(_, p)| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
+        let entry = entry.map_err(|e| StoreError::io(dir, e))?;
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".tmp") {
+            // an unfinished block write: its data is still in the WAL or in its source blocks
+            std::fs::remove_dir_all(&p).map_err(|e| StoreError::io(&p, e))?;
+        } else if p.is_dir() {
+            dirs.push(p);
+        }
+    }
+    let mut blocks = Vec::new();
+    for d in dirs {
+        blocks.push(Arc::new(Block::open(&d)?));
+    }
+    // blocks that a finished compaction replaced, if the crash came before their deletion
+    let replaced: HashSet<String> = blocks
+        .iter()
+        .flat_map(|b| b.meta.compacted_from.iter().cloned())
+        .collect();
+    let mut kept = Vec::new();
+    for b in blocks {
+        if replaced.contains(&b.meta.id) {
+            std::fs::remove_dir_all(&b.dir).map_err(|e| StoreError::io(&b.dir, e))?;
+        } else {
+            kept.push(b);
+        }
+    }
+    kept.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.id.clone()));
+    Ok(kept)
+}
+
+/// Adds the (service, span name, kind) triples of `spans` that the catalog lacks. Looks at
+/// each distinct triple once, and takes the write lock only when something is new.
+fn update_catalog<'a>(
+    catalog: &RwLock<BTreeMap<String, BTreeSet<Operation>>>,
+    spans: impl Iterator<Item = (&'a str, &'a str, SpanKind)>,
+) {
+    let keys: HashSet<(&str, &str, SpanKind)> = spans.collect();
+    let missing: Vec<(&str, Operation)> = {
+        let cat = catalog.read();
+        keys.into_iter()
+            .map(|(svc, name, kind)| {
+                (
+                    svc,
+                    Operation {
+                        name: name.to_string(),
+                        kind,
+                    },
+                )
+            })
+            .filter(|(svc, op)| !cat.get(*svc).is_some_and(|ops| ops.contains(op)))
+            .collect()
+    };
+    if missing.is_empty() {
+        return;
+    }
+    let mut cat = catalog.write();
+    for (svc, op) in missing {
+        cat.entry(svc.to_string()).or_default().insert(op);
+    }
+}
+
+fn span_keys(b: &Batch) -> impl Iterator<Item = (&str, &str, SpanKind)> {
+    b.spans()
+        .map(|s| (s.resource.service_name(), s.span.name.as_str(), s.span.kind))
+}
+
+/// The WAL writer: takes every command queued, writes the appends as one group, makes them
+/// durable, applies them to the head, then acknowledges them.
+fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receiver<WalCmd>) {
+    const GROUP_BYTES: usize = 32 << 20;
+    let fsync = shared.opts.fsync == FsyncPolicy::Always;
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut waiters: Vec<tokio::sync::oneshot::Sender<Result<()>>> = Vec::new();
+    let mut queued: u64 = 0;
+    let commit = |segment: &mut SegmentWriter,
+                  batches: &mut Vec<Batch>,
+                  waiters: &mut Vec<tokio::sync::oneshot::Sender<Result<()>>>,
+                  queued: &mut u64| {
+        if waiters.is_empty() {
+            return;
+        }
+        let res = segment.commit(fsync);
+        shared
+            .counters
+            .queued_bytes
+            .fetch_sub(*queued, Ordering::Relaxed);
+        *queued = 0;
+        match res {
+            Ok(()) => {
+                update_catalog(&shared.catalog, batches.iter().flat_map(span_keys));
+                {
+                    let mut head = shared.head.write();
+                    for b in batches.drain(..) {
+                        head.push_batch(b);
+                    }
+                }
+                for w in waiters.drain(..) {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                batches.clear();
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "wal commit failed");
+                for w in waiters.drain(..) {
+                    let _ = w.send(Err(StoreError::Io {
+                        path: "wal".into(),
+                        source: std::io::Error::other(msg.clone()),
+                    }));
+                }
+            }
+        }
+    };
+    while let Ok(first) = rx.recv() {
+        let mut cmd = Some(first);
+        let mut group_bytes = 0usize;
+        let mut stop = false;
+        while let Some(c) = cmd.take() {
+            match c {
+                WalCmd::Append {
+                    payload,
+                    batch,
+                    done,
+                } => {
+                    segment.append(&payload);
+                    group_bytes += payload.len();
+                    queued += payload.len() as u64;
+                    batches.push(batch);
+                    waiters.push(done);
+                }
+                WalCmd::Rotate { done } => {
+                    commit(&mut segment, &mut batches, &mut waiters, &mut queued);
+                    let res = rotate(&shared, &mut segment);
+                    let _ = done.send(res);
+                }
+                WalCmd::Shutdown => {
+                    stop = true;
+                    break;
+                }
+            }
+            if group_bytes < GROUP_BYTES {
+                cmd = rx.try_recv().ok();
+            }
+        }
+        commit(&mut segment, &mut batches, &mut waiters, &mut queued);
+        if stop {
+            break;
+        }
+    }
+}
+
+/// Seals the current segment and the head with it; returns the sealed segment's number.
+fn rotate(shared: &Shared, segment: &mut SegmentWriter) -> Result<u64> {
+    let sealed_seq = segment.seq();
+    let next = SegmentWriter::create(&shared.wal_dir, sealed_seq + 1)?;
+    *segment = next;
+    let mut sealed = shared.sealed.write();
+    let mut head = shared.head.write();
+    let old = std::mem::replace(&mut *head, Head::new());
+    sealed.push(Arc::new(SealedHead {
+        head: old,
+        wal_through: sealed_seq,
+    }));
+    Ok(sealed_seq)
+}
+
+fn new_block_id(shared: &Shared) -> String {
+    format!(
+        "{:016x}-{:04x}",
+        now_nanos(),
+        shared.block_seq.fetch_add(1, Ordering::Relaxed) & 0xffff
+    )
+}
+
+/// Cuts the head into a level-0 block. Returns whether a block was written.
+fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>) -> Result<bool> {
+    if shared.head.read().len() == 0 && shared.sealed.read().is_empty() {
+        return Ok(false);
+    }
+    if shared.head.read().len() > 0 {
+        let (tx, rx) = mpsc::channel();
+        wal_tx
+            .send(WalCmd::Rotate { done: tx })
+            .map_err(|_| StoreError::ShuttingDown)?;
+        rx.recv().map_err(|_| StoreError::ShuttingDown)??;
+    }
+    // write every sealed head (normally one; more if an earlier write failed)
+    let sealed: Vec<Arc<SealedHead>> = shared.sealed.read().clone();
+    for s in sealed {
+        let id = new_block_id(shared);
+        let block = write_block(
+            &shared.blocks_dir,
+            &id,
+            s.head.spans.iter().collect(),
+            s.wal_through,
+            0,
+            Vec::new(),
+        )?;
+        {
+            let mut blocks = shared.blocks.write();
+            let mut sealed = shared.sealed.write();
+            blocks.push(Arc::new(block));
+            blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.id.clone()));
+            sealed.retain(|x| !Arc::ptr_eq(x, &s));
+        }
+        for (seq, path) in wal::list_segments(&shared.wal_dir)? {
+            if seq <= s.wal_through {
+                std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+            }
+        }
+        tracing::debug!(block = %id, spans = s.head.len(), "cut head into block");
+    }
+    Ok(true)
+}
+
+fn compact_once(shared: &Shared) -> Result<bool> {
+    let fan_in = shared.opts.compaction_fan_in.max(2);
+    let candidates: Vec<Arc<Block>> = {
+        let blocks = shared.blocks.read();
+        let mut by_level: BTreeMap<u32, Vec<Arc<Block>>> = BTreeMap::new();
+        for b in blocks.iter() {
+            by_level.entry(b.meta.level).or_default().push(b.clone());
+        }
+        let mut pick = Vec::new();
+        for (_, mut group) in by_level {
+            group.sort_by_key(|b| b.meta.min_start_unix_nano);
+            // the oldest fan_in blocks of the level, while they fit the size limit
+            let mut take = Vec::new();
+            let mut spans = 0u64;
+            for b in group {
+                if spans + b.meta.span_count > shared.opts.compaction_max_spans as u64
+                    && !take.is_empty()
+                {
+                    break;
+                }
+                spans += b.meta.span_count;
+                take.push(b);
+                if take.len() == fan_in {
+                    break;
+                }
+            }
+            if take.len() >= fan_in {
+                pick = take;
+                break;
+            }
+        }
+        pick
+    };
+    if candidates.is_empty() {
+        return Ok(false);
+    }
+    let mut spans = Vec::new();
+    for b in &candidates {
+        spans.extend(b.read_all()?);
+    }
+    let id = new_block_id(shared);
+    let level = candidates.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1;
+    let block = write_block(
+        &shared.blocks_dir,
+        &id,
+        spans.iter().collect(),
+        candidates
+            .iter()
+            .map(|b| b.meta.wal_through)
+            .max()
+            .unwrap_or(0),
+        level,
+        candidates.iter().map(|b| b.meta.id.clone()).collect(),
+    )?;
+    {
+        let mut blocks = shared.blocks.write();
+        blocks.retain(|b| !candidates.iter().any(|c| Arc::ptr_eq(b, c)));
+        blocks.push(Arc::new(block));
+        blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.id.clone()));
+    }
+    for b in &candidates {
+        std::fs::remove_dir_all(&b.dir).map_err(|e| StoreError::io(&b.dir, e))?;
+    }
+    shared.counters.compactions.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(block = %id, inputs = candidates.len(), "compacted blocks");
+    Ok(true)
+}
+
+fn apply_retention(shared: &Shared) -> Result<usize> {
+    let cutoff = now_nanos().saturating_sub(shared.opts.retention.as_nanos() as u64);
+    let mut doomed: Vec<Arc<Block>> = shared
+        .blocks
+        .read()
+        .iter()
+        .filter(|b| b.meta.max_end_unix_nano < cutoff)
+        .cloned()
+        .collect();
+    if let Some(max) = shared.opts.max_disk_bytes {
+        let blocks = shared.blocks.read();
+        let mut used: u64 =
+            blocks.iter().map(|b| b.meta.bytes).sum::<u64>() + wal_bytes(&shared.wal_dir);
+        used -= doomed.iter().map(|b| b.meta.bytes).sum::<u64>();
+        let mut oldest: Vec<&Arc<Block>> = blocks
+            .iter()
+            .filter(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)))
+            .collect();
+        oldest.sort_by_key(|b| b.meta.max_end_unix_nano);
+        for b in oldest {
+            if used <= max {
+                break;
+            }
+            used -= b.meta.bytes;
+            doomed.push(b.clone());
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    shared
+        .blocks
+        .write()
+        .retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
+    for b in &doomed {
+        std::fs::remove_dir_all(&b.dir).map_err(|e| StoreError::io(&b.dir, e))?;
+    }
+    shared
+        .counters
+        .retention_deleted
+        .fetch_add(doomed.len() as u64, Ordering::Relaxed);
+    tracing::info!(blocks = doomed.len(), "retention deleted blocks");
+    Ok(doomed.len())
+}
+
+fn maintenance(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
+    let mut last_retention = Instant::now();
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        std::thread::sleep(
+            shared
+                .opts
+                .maintenance_interval
+                .min(Duration::from_millis(200)),
+        );
+        let due = {
+            let head = shared.head.read();
+            head.len() >= shared.opts.block_max_spans
+                || (head.len() > 0 && head.created.elapsed() >= shared.opts.block_max_age)
+        } || !shared.sealed.read().is_empty();
+        if shared.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        if due {
+            if let Err(e) = cut_head(&shared, &wal_tx) {
+                tracing::error!(error = %e, "cutting the head into a block failed; will retry");
+            }
+        }
+        if last_retention.elapsed() >= shared.opts.maintenance_interval {
+            last_retention = Instant::now();
+            if let Err(e) = apply_retention(&shared) {
+                tracing::error!(error = %e, "retention failed; will retry");
+            }
+            match compact_once(&shared) {
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "compaction failed; will retry"),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TraceWriter for EmbeddedStore {
+    async fn write(&self, req: WriteRequest) -> Result<()> {
+        if self.shared.shutdown.load(Ordering::Relaxed) {
+            return Err(StoreError::ShuttingDown);
+        }
+        let payload = match req.otlp_protobuf {
+            Some(b) => b,
+            None => Bytes::from(weft_proto::otlp::encode_request(&req.batch)),
+        };
+        let in_memory = {
+            let sealed = self.shared.sealed.read();
+            let head = self.shared.head.read();
+            head.approx_bytes + sealed.iter().map(|s| s.head.approx_bytes).sum::<usize>()
+        } as u64
+            + self.shared.counters.queued_bytes.load(Ordering::Relaxed);
+        if in_memory > self.shared.opts.max_memory_bytes as u64 {
+            return Err(StoreError::Overloaded(format!(
+                "{in_memory} bytes of spans wait to be written to blocks (limit {})",
+                self.shared.opts.max_memory_bytes
+            )));
+        }
+        self.shared
+            .counters
+            .queued_bytes
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.wal_tx
+            .send(WalCmd::Append {
+                payload,
+                batch: req.batch,
+                done: tx,
+            })
+            .map_err(|_| StoreError::ShuttingDown)?;
+        rx.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+}
+
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T>> {
+    async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::io("query task", std::io::Error::other(e.to_string())))?
+    }
+}
+
+#[async_trait]
+impl TraceReader for EmbeddedStore {
+    async fn trace(&self, id: TraceId) -> Result<Option<Batch>> {
+        let mut spans = self.memory_spans_of(&id);
+        let blocks: Vec<Arc<Block>> = self
+            .shared
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.may_contain(&id))
+            .cloned()
+            .collect();
+        if !blocks.is_empty() {
+            let from_blocks = blocking(move || {
+                let mut out = Vec::new();
+                for b in blocks {
+                    out.extend(b.trace(&id)?);
+                }
+                Ok(out)
+            })
+            .await?;
+            spans.extend(from_blocks);
+        }
+        if spans.is_empty() {
+            return Ok(None);
+        }
+        spans.sort_by_key(|s| (s.span.start_time_unix_nano, s.span.span_id));
+        // a span stored twice (an exporter's retry) is returned once
+        spans.dedup_by(|a, b| {
+            a.span.span_id == b.span.span_id
+                && a.span.start_time_unix_nano == b.span.start_time_unix_nano
+        });
+        Ok(Some(Batch::from_flat_grouped(spans)))
+    }
+
+    async fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
+        let q = q.clone();
+        let shared = self.shared.clone();
+        blocking(move || search(&shared, &q)).await
+    }
+
+    async fn services(&self) -> Result<Vec<String>> {
+        Ok(self.shared.catalog.read().keys().cloned().collect())
+    }
+
+    async fn operations(&self, service: &str) -> Result<Vec<Operation>> {
+        Ok(self
+            .shared
+            .catalog
+            .read()
+            .get(service)
+            .map(|ops| ops.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+}
+
+fn search(shared: &Shared, q: &SearchQuery) -> Result<SearchResult> {
+    let limit = q.limit.max(1);
+    let mut found: HashMap<TraceId, TraceSummary> = HashMap::new();
+    let summarize = |ids: Vec<TraceId>, found: &mut HashMap<TraceId, TraceSummary>| -> Result<()> {
+        for id in ids {
+            if found.contains_key(&id) {
+                continue;
+            }
+            let mut summary = TraceSummary::new(id);
+            {
+                let sealed = shared.sealed.read();
+                let head = shared.head.read();
+                for s in sealed.iter() {
+                    if let Some(x) = s.head.summary(&id) {
+                        summary.merge(&x);
+                    }
+                }
+                if let Some(x) = head.summary(&id) {
+                    summary.merge(&x);
+                }
+            }
+            let blocks: Vec<Arc<Block>> = shared.blocks.read().clone();
+            for b in blocks.iter().filter(|b| b.may_contain(&id)) {
+                if let Some(x) = b.summary(&id)? {
+                    summary.merge(&x);
+                }
+            }
+            found.insert(id, summary);
+        }
+        Ok(())
+    };
+    // memory first (the newest data)
+    let mut ids = Vec::new();
+    {
+        let sealed = shared.sealed.read();
+        let head = shared.head.read();
+        for s in sealed.iter() {
+            s.head.search(q, &mut ids);
+        }
+        head.search(q, &mut ids);
+    }
+    summarize(ids, &mut found)?;
+    // then blocks, newest first, stopping when older blocks cannot change the newest `limit`
+    let mut blocks: Vec<Arc<Block>> = shared.blocks.read().clone();
+    blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.max_start_unix_nano));
+    let mut skipped = false;
+    for (i, b) in blocks.iter().enumerate() {
+        if found.len() >= limit {
+            let mut starts: Vec<u64> = found.values().map(|s| s.start_unix_nano).collect();
+            starts.sort_unstable_by(|a, b| b.cmp(a));
+            let kth = starts[limit - 1];
+            if b.meta.max_start_unix_nano < kth {
+                skipped = blocks[i..].iter().any(|x| x.meta.span_count > 0);
+                break;
+            }
+        }
+        let mut ids = Vec::new();
+        b.search(q, &mut ids)?;
+        summarize(ids, &mut found)?;
+    }
+    let mut traces: Vec<TraceSummary> = found.into_values().collect();
+    traces.sort_by(|a, b| {
+        b.start_unix_nano
+            .cmp(&a.start_unix_nano)
+            .then(a.trace_id.cmp(&b.trace_id))
+    });
+    let truncated = traces.len() > limit || skipped;
+    traces.truncate(limit);
+    Ok(SearchResult { traces, truncated })
+}

@@ -1,0 +1,128 @@
+//! The head block: every span acknowledged since the last cut, in memory, indexed by trace.
+
+use crate::{SearchQuery, SpanFacts};
+use std::collections::HashMap;
+use std::time::Instant;
+use weft_model::{AnyValue, Batch, FlatSpan, KeyValue, TraceId, TraceSummary};
+
+pub(crate) struct Head {
+    pub spans: Vec<FlatSpan>,
+    by_trace: HashMap<TraceId, Vec<u32>>,
+    pub min_start: u64,
+    pub max_start: u64,
+    pub created: Instant,
+    /// Rough in-memory size, for backpressure.
+    pub approx_bytes: usize,
+}
+
+impl Head {
+    pub fn new() -> Head {
+        Head {
+            spans: Vec::new(),
+            by_trace: HashMap::new(),
+            min_start: u64::MAX,
+            max_start: 0,
+            created: Instant::now(),
+            approx_bytes: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn push_batch(&mut self, batch: Batch) {
+        for fs in batch.into_flat() {
+            let s = &fs.span;
+            self.min_start = self.min_start.min(s.start_time_unix_nano);
+            self.max_start = self.max_start.max(s.start_time_unix_nano);
+            self.approx_bytes += approx_size(&fs);
+            let idx = self.spans.len() as u32;
+            self.by_trace.entry(s.trace_id).or_default().push(idx);
+            self.spans.push(fs);
+        }
+    }
+
+    pub fn trace(&self, id: &TraceId) -> Vec<FlatSpan> {
+        self.by_trace
+            .get(id)
+            .map(|ix| ix.iter().map(|&i| self.spans[i as usize].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn summary(&self, id: &TraceId) -> Option<TraceSummary> {
+        let ix = self.by_trace.get(id)?;
+        let mut s = TraceSummary::new(*id);
+        for &i in ix {
+            s.add_span(&self.spans[i as usize]);
+        }
+        Some(s)
+    }
+
+    /// Trace ids of spans that satisfy `q`.
+    pub fn search(&self, q: &SearchQuery, out: &mut Vec<TraceId>) {
+        if let (Some(s), true) = (q.start_unix_nano, self.max_start != 0) {
+            if self.max_start < s {
+                return;
+            }
+        }
+        if let Some(e) = q.end_unix_nano {
+            if self.min_start > e {
+                return;
+            }
+        }
+        for fs in &self.spans {
+            if span_matches(q, fs) {
+                out.push(fs.span.trace_id);
+            }
+        }
+    }
+}
+
+pub(crate) fn span_matches(q: &SearchQuery, fs: &FlatSpan) -> bool {
+    let s = &fs.span;
+    let facts = SpanFacts {
+        service: fs.resource.service_name(),
+        name: &s.name,
+        start: s.start_time_unix_nano,
+        duration: s.duration_nanos(),
+        error: s.is_error(),
+    };
+    q.matches_facts(&facts)
+        && q.attributes.iter().all(|(k, v)| {
+            attr_matches(&s.attributes, k, v) || attr_matches(&fs.resource.attributes, k, v)
+        })
+}
+
+fn attr_matches(attrs: &[KeyValue], key: &str, text: &str) -> bool {
+    attrs
+        .iter()
+        .any(|kv| kv.key == key && value_matches(&kv.value, text))
+}
+
+/// Whether a scalar value equals the text a user typed (the same rule as the block's
+/// `key=value` terms).
+pub(crate) fn value_matches(v: &AnyValue, text: &str) -> bool {
+    match v {
+        AnyValue::String(s) => s == text,
+        AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => v.to_string() == text,
+        _ => false,
+    }
+}
+
+fn approx_size(fs: &FlatSpan) -> usize {
+    fn kv(a: &[KeyValue]) -> usize {
+        a.iter().map(|k| k.key.len() + 32).sum()
+    }
+    let s = &fs.span;
+    256 + s.name.len()
+        + kv(&s.attributes)
+        + s.events
+            .iter()
+            .map(|e| 64 + kv(&e.attributes))
+            .sum::<usize>()
+        + s.links
+            .iter()
+            .map(|l| 64 + kv(&l.attributes))
+            .sum::<usize>()
+}

@@ -1,0 +1,271 @@
+//! The embedded engine end to end (in-process): writes are visible at once, survive a restart
+//! through WAL replay, read the same from the head and from blocks, and searches agree.
+
+use std::sync::Arc;
+use weft_model::{
+    AnyValue, Batch, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanId, SpanKind,
+    Status, StatusCode, TraceId,
+};
+use weft_store::{
+    EmbeddedStore, SearchQuery, StoreOptions, TraceReader, TraceWriter, WriteRequest,
+};
+
+fn tid(i: u64) -> TraceId {
+    let mut t = [0u8; 16];
+    t[..8].copy_from_slice(&i.wrapping_mul(0x9E3779B97F4A7C15).to_be_bytes());
+    t[8..].copy_from_slice(&(i + 1).to_be_bytes());
+    TraceId(t)
+}
+
+fn batch(trace: u64, service: &str, spans: u64, error: bool) -> Batch {
+    let resource = Arc::new(Resource {
+        attributes: vec![
+            KeyValue::new("service.name", AnyValue::String(service.into())),
+            KeyValue::new("region", AnyValue::String("eu".into())),
+        ],
+        ..Default::default()
+    });
+    let scope = Arc::new(Scope {
+        name: "test".into(),
+        version: "1".into(),
+        ..Default::default()
+    });
+    let t0 = 1_700_000_000_000_000_000 + trace * 1_000_000_000;
+    let spans = (0..spans)
+        .map(|k| Span {
+            trace_id: tid(trace),
+            span_id: SpanId((trace * 100 + k + 1).to_be_bytes()),
+            parent_span_id: (k > 0).then(|| SpanId((trace * 100 + 1).to_be_bytes())),
+            name: if k == 0 {
+                "root".into()
+            } else {
+                format!("child-{k}")
+            },
+            kind: if k == 0 {
+                SpanKind::Server
+            } else {
+                SpanKind::Internal
+            },
+            start_time_unix_nano: t0 + k * 1000,
+            end_time_unix_nano: t0 + k * 1000 + 5_000_000 * (k + 1),
+            attributes: vec![
+                KeyValue::new("user.id", AnyValue::String(format!("u{}", trace % 3))),
+                KeyValue::new(
+                    "http.response.status_code",
+                    AnyValue::Int(if error { 500 } else { 200 }),
+                ),
+                KeyValue::new(
+                    "nested",
+                    AnyValue::KvList(vec![KeyValue::new("a", AnyValue::Bytes(vec![1, 2]))]),
+                ),
+            ],
+            status: Status {
+                code: if error && k == spans - 1 {
+                    StatusCode::Error
+                } else {
+                    StatusCode::Unset
+                },
+                message: String::new(),
+            },
+            ..Default::default()
+        })
+        .collect();
+    Batch {
+        resource_spans: vec![ResourceSpans {
+            resource,
+            scope_spans: vec![ScopeSpans { scope, spans }],
+        }],
+    }
+}
+
+fn opts(dir: &std::path::Path) -> StoreOptions {
+    let mut o = StoreOptions::new(dir);
+    o.maintenance_interval = std::time::Duration::from_secs(3600); // tests drive cuts themselves
+    o.block_max_age = std::time::Duration::from_secs(3600);
+    o
+}
+
+async fn write(s: &EmbeddedStore, b: Batch) {
+    s.write(WriteRequest {
+        batch: b,
+        otlp_protobuf: None,
+    })
+    .await
+    .unwrap();
+}
+
+fn sorted(b: Batch) -> Vec<weft_model::FlatSpan> {
+    let mut v = b.into_flat();
+    v.sort_by_key(|s| s.span.span_id);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn write_read_replay_cut_and_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = EmbeddedStore::open(opts(dir.path())).unwrap();
+    for t in 0..30 {
+        write(
+            &s,
+            batch(t, if t % 2 == 0 { "even" } else { "odd" }, 4, t % 5 == 0),
+        )
+        .await;
+    }
+    // visible at once, from the head
+    let got = s.trace(tid(7)).await.unwrap().unwrap();
+    assert_eq!(sorted(got.clone()), sorted(batch(7, "odd", 4, false)));
+    let queries = [
+        SearchQuery {
+            service: Some("even".into()),
+            limit: 100,
+            ..Default::default()
+        },
+        SearchQuery {
+            errors_only: true,
+            limit: 100,
+            ..Default::default()
+        },
+        SearchQuery {
+            attributes: vec![
+                ("user.id".into(), "u1".into()),
+                ("http.response.status_code".into(), "200".into()),
+            ],
+            limit: 100,
+            ..Default::default()
+        },
+        SearchQuery {
+            attributes: vec![("region".into(), "eu".into())],
+            span_name: Some("child-3".into()),
+            limit: 5,
+            ..Default::default()
+        },
+        SearchQuery {
+            min_duration_nanos: Some(20_000_000),
+            limit: 100,
+            ..Default::default()
+        },
+        SearchQuery {
+            start_unix_nano: Some(1_700_000_010_000_000_000),
+            end_unix_nano: Some(1_700_000_012_000_000_000),
+            limit: 100,
+            ..Default::default()
+        },
+    ];
+    let mut from_head = Vec::new();
+    for q in &queries {
+        from_head.push(s.search(q).await.unwrap());
+    }
+    assert_eq!(from_head[0].traces.len(), 15);
+    assert_eq!(from_head[1].traces.len(), 6);
+    assert!(from_head[1].traces.iter().all(|t| t.error_count == 1));
+    // user u1 is traces 1, 4, ..., 28 (10); of those, 10 and 25 answered 500
+    assert_eq!(from_head[2].traces.len(), 8);
+    assert_eq!(from_head[3].traces.len(), 5);
+    assert!(from_head[3].truncated);
+    assert_eq!(from_head[3].traces[0].trace_id, tid(29), "newest first");
+    assert_eq!(from_head[4].traces.len(), 30);
+    assert_eq!(from_head[5].traces.len(), 3);
+    let summary = &from_head[0].traces[0];
+    assert_eq!(
+        (
+            summary.root_name.as_str(),
+            summary.span_count,
+            summary.has_root
+        ),
+        ("root", 4, true)
+    );
+
+    // restart: the WAL replays everything
+    s.close();
+    let (s, report) = EmbeddedStore::open(opts(dir.path())).unwrap();
+    assert_eq!(report.replayed_spans, 120);
+    assert_eq!(
+        sorted(s.trace(tid(7)).await.unwrap().unwrap()),
+        sorted(got.clone())
+    );
+
+    // cut into a block: the same answers, the WAL segments it covers are gone
+    s.flush().unwrap();
+    let stats = s.stats();
+    assert_eq!(
+        (stats.head_spans, stats.block_count, stats.block_spans),
+        (0, 1, 120)
+    );
+    assert_eq!(sorted(s.trace(tid(7)).await.unwrap().unwrap()), sorted(got));
+    for (q, want) in queries.iter().zip(&from_head) {
+        assert_eq!(&s.search(q).await.unwrap(), want, "{q:?}");
+    }
+    assert!(s.trace(tid(999)).await.unwrap().is_none());
+    assert_eq!(
+        s.services().await.unwrap(),
+        vec!["even".to_string(), "odd".to_string()]
+    );
+    let ops = s.operations("odd").await.unwrap();
+    assert_eq!(ops.len(), 4);
+
+    // and after another restart nothing is replayed twice
+    s.close();
+    let (s, report) = EmbeddedStore::open(opts(dir.path())).unwrap();
+    assert_eq!(report.replayed_spans, 0);
+    assert_eq!(report.blocks, 1);
+    assert_eq!(s.trace(tid(3)).await.unwrap().unwrap().span_count(), 4);
+    s.close();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trace_split_over_head_and_blocks_reads_whole_and_deduplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = EmbeddedStore::open(opts(dir.path())).unwrap();
+    let whole = batch(1, "svc", 6, true);
+    let mut first = whole.clone();
+    let tail = first.resource_spans[0].scope_spans[0].spans.split_off(3);
+    let mut second = whole.clone();
+    second.resource_spans[0].scope_spans[0].spans = tail;
+    write(&s, first.clone()).await;
+    s.flush().unwrap();
+    write(&s, second).await;
+    write(&s, first).await; // an exporter's retry: the same spans again
+    let got = s.trace(tid(1)).await.unwrap().unwrap();
+    assert_eq!(sorted(got), sorted(whole));
+    let r = s
+        .search(&SearchQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.traces.len(), 1);
+    assert_eq!(r.traces[0].error_count, 1);
+    s.close();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_is_reported_not_buffered_without_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.max_memory_bytes = 20_000;
+    let (s, _) = EmbeddedStore::open(o).unwrap();
+    let mut refused = 0;
+    for t in 0..200 {
+        if let Err(e) = s
+            .write(WriteRequest {
+                batch: batch(t, "svc", 4, false),
+                otlp_protobuf: None,
+            })
+            .await
+        {
+            assert!(matches!(e, weft_store::StoreError::Overloaded(_)), "{e}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the memory limit never refused a write");
+    // a cut frees memory and writes are accepted again
+    s.flush().unwrap();
+    s.write(WriteRequest {
+        batch: batch(500, "svc", 4, false),
+        otlp_protobuf: None,
+    })
+    .await
+    .unwrap();
+    s.close();
+}
