@@ -1,1 +1,54 @@
-fn main() {}
+//! The `weft` command.
+
+mod bench;
+mod client;
+mod serve;
+mod tree;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "weft",
+    version,
+    about = "OpenTelemetry-native distributed tracing: a server, a CLI and a load generator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the trace server (OTLP gRPC/HTTP receivers, embedded store, query API)
+    Serve(Box<serve::ServeArgs>),
+    /// Print one trace as an indented tree
+    Trace(client::TraceArgs),
+    /// Search traces (mirrors GET /api/v1/search)
+    Search(client::SearchArgs),
+    /// Generate load against a weft (or any OTLP) endpoint and report throughput and latency
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let res = rt.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => serve::run(*a).await,
+            Command::Trace(a) => client::trace(a).await,
+            Command::Search(a) => client::search(a).await,
+            Command::Bench(a) => bench::run(a).await,
+        }
+    });
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -14,7 +14,9 @@ pub fn parse_duration_nanos(s: &str) -> Result<u64, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!("invalid duration {s:?}: expected a number at {rest:?}"));
+            return Err(format!(
+                "invalid duration {s:?}: expected a number at {rest:?}"
+            ));
         }
         let num: f64 = rest[..num_len]
             .parse()
@@ -38,7 +40,11 @@ pub fn parse_duration_nanos(s: &str) -> Result<u64, String> {
                     "invalid duration {s:?}: missing unit (ns, us, ms, s, m, h, d)"
                 ))
             }
-            u => return Err(format!("invalid duration {s:?}: unknown unit {u:?} (use ns, us, ms, s, m, h, d)")),
+            u => {
+                return Err(format!(
+                    "invalid duration {s:?}: unknown unit {u:?} (use ns, us, ms, s, m, h, d)"
+                ))
+            }
         };
         total += num * scale;
     }

@@ -84,8 +84,16 @@ macro_rules! id_type {
     };
 }
 
-id_type!(TraceId, 16, "A 16-byte W3C/OTLP trace id; displayed as 32 lowercase hex characters.");
-id_type!(SpanId, 8, "An 8-byte W3C/OTLP span id; displayed as 16 lowercase hex characters.");
+id_type!(
+    TraceId,
+    16,
+    "A 16-byte W3C/OTLP trace id; displayed as 32 lowercase hex characters."
+);
+id_type!(
+    SpanId,
+    8,
+    "An 8-byte W3C/OTLP span id; displayed as 16 lowercase hex characters."
+);
 
 impl TraceId {
     /// A stable 64-bit hash of the id (its low 8 bytes), for sharding and bloom filters.
@@ -110,7 +118,10 @@ mod tests {
             })
         );
         assert_eq!(SpanId::from_hex("0000000000000000"), Err(IdError::Zero));
-        assert!(matches!(SpanId::from_hex("zz00000000000000"), Err(IdError::NotHex(_))));
+        assert!(matches!(
+            SpanId::from_hex("zz00000000000000"),
+            Err(IdError::NotHex(_))
+        ));
         assert_eq!(
             SpanId::from_bytes(&[1, 2, 3]),
             Err(IdError::ByteLength {

@@ -148,7 +148,8 @@ pub struct Span {
 impl Span {
     /// Duration in nanoseconds; zero when the end precedes the start.
     pub fn duration_nanos(&self) -> u64 {
-        self.end_time_unix_nano.saturating_sub(self.start_time_unix_nano)
+        self.end_time_unix_nano
+            .saturating_sub(self.start_time_unix_nano)
     }
     pub fn is_error(&self) -> bool {
         self.status.code == StatusCode::Error
@@ -308,7 +309,11 @@ impl Batch {
                 }
             };
             let rs = &mut out[ri];
-            match rs.scope_spans.iter_mut().find(|s| same(&s.scope, &fs.scope)) {
+            match rs
+                .scope_spans
+                .iter_mut()
+                .find(|s| same(&s.scope, &fs.scope))
+            {
                 Some(ss) => ss.spans.push(fs.span),
                 None => rs.scope_spans.push(ScopeSpans {
                     scope: fs.scope,
@@ -377,6 +382,9 @@ mod tests {
         assert_eq!(b.span_count(), 4);
         assert_eq!(Batch::from_flat(b.clone().into_flat()), b);
         assert_eq!(b.resource_spans[0].resource.service_name(), "a");
-        assert_eq!(b.resource_spans[1].resource.service_name(), "unknown_service");
+        assert_eq!(
+            b.resource_spans[1].resource.service_name(),
+            "unknown_service"
+        );
     }
 }

@@ -70,7 +70,8 @@ impl TraceSummary {
     }
     /// Combines the summary of another part of the same trace (e.g. from another block).
     pub fn merge(&mut self, o: &TraceSummary) {
-        let take_root = (o.has_root && (!self.has_root || o.start_unix_nano < self.start_unix_nano))
+        let take_root = (o.has_root
+            && (!self.has_root || o.start_unix_nano < self.start_unix_nano))
             || (!o.has_root && !self.has_root && o.start_unix_nano < self.start_unix_nano);
         if take_root {
             self.root_service = o.root_service.clone();

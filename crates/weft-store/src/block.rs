@@ -60,6 +60,11 @@ pub struct BlockMeta {
     /// Every WAL segment with a sequence number at most this is contained in this block.
     pub wal_through: u64,
     pub level: u32,
+    /// When the data was ingested (the cut), or for a compacted block the newest of its
+    /// sources: retention counts from here, not from span timestamps, so spans from a client
+    /// with a skewed clock (or replayed old data) are kept as long as any other.
+    #[serde(default)]
+    pub created_unix_nano: u64,
     pub compacted_from: Vec<String>,
     /// service -> [(span name, kind)]
     pub operations: BTreeMap<String, BTreeSet<(String, i32)>>,
@@ -182,6 +187,7 @@ pub fn write_block(
     mut spans: Vec<&FlatSpan>,
     wal_through: u64,
     level: u32,
+    created_unix_nano: u64,
     compacted_from: Vec<String>,
 ) -> Result<Block> {
     spans.sort_by(|a, b| {
@@ -209,6 +215,7 @@ pub fn write_block(
         min_start_unix_nano: u64::MAX,
         wal_through,
         level,
+        created_unix_nano,
         compacted_from,
         ..Default::default()
     };

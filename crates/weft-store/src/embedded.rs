@@ -56,7 +56,7 @@ pub struct StoreOptions {
     pub block_max_age: Duration,
     /// Refuse writes (overloaded) while the spans in memory exceed this many bytes.
     pub max_memory_bytes: usize,
-    /// Delete blocks whose newest span ended longer ago than this.
+    /// Delete blocks ingested longer ago than this.
     pub retention: Duration,
     /// Delete the oldest blocks while blocks and WAL use more than this.
     pub max_disk_bytes: Option<u64>,
@@ -536,6 +536,7 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>) -> Result<bool> {
             s.head.spans.iter().collect(),
             s.wal_through,
             0,
+            now_nanos(),
             Vec::new(),
         )?;
         {
@@ -607,6 +608,11 @@ fn compact_once(shared: &Shared) -> Result<bool> {
             .max()
             .unwrap_or(0),
         level,
+        candidates
+            .iter()
+            .map(|b| b.meta.created_unix_nano)
+            .max()
+            .unwrap_or(0),
         candidates.iter().map(|b| b.meta.id.clone()).collect(),
     )?;
     {
@@ -629,7 +635,7 @@ fn apply_retention(shared: &Shared) -> Result<usize> {
         .blocks
         .read()
         .iter()
-        .filter(|b| b.meta.max_end_unix_nano < cutoff)
+        .filter(|b| b.meta.created_unix_nano < cutoff)
         .cloned()
         .collect();
     if let Some(max) = shared.opts.max_disk_bytes {
@@ -641,7 +647,7 @@ fn apply_retention(shared: &Shared) -> Result<usize> {
             .iter()
             .filter(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)))
             .collect();
-        oldest.sort_by_key(|b| b.meta.max_end_unix_nano);
+        oldest.sort_by_key(|b| b.meta.created_unix_nano);
         for b in oldest {
             if used <= max {
                 break;

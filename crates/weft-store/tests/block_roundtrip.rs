@@ -17,7 +17,7 @@ proptest! {
         let mut spans = batch.into_flat();
         spans.sort_by_key(key);
         spans.dedup_by_key(|s| key(s));
-        let block = write_block(dir.path(), "b1", spans.iter().collect(), 7, 0, vec![]).unwrap();
+        let block = write_block(dir.path(), "b1", spans.iter().collect(), 7, 0, 1, vec![]).unwrap();
         prop_assert_eq!(block.meta.span_count as usize, spans.len());
         let mut back = block.read_all().unwrap();
         back.sort_by_key(key);

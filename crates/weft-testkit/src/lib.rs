@@ -193,7 +193,12 @@ pub fn random_span_id() -> Vec<u8> {
 pub fn sample_trace(service: &str, trace_id: &[u8]) -> ExportTraceServiceRequest {
     let root = random_span_id();
     let child = random_span_id();
-    let t0 = 1_700_000_000_000_000_000u64 + rand::random::<u32>() as u64;
+    // now, minus up to ~4 s so that traces sent together have distinct starts
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos() as u64;
+    let t0 = now - rand::random::<u32>() as u64;
     let mk = |id: &Vec<u8>, parent: &[u8], name: &str, start: u64, end: u64| Span {
         trace_id: trace_id.to_vec(),
         span_id: id.clone(),

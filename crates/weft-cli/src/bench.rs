@@ -1,0 +1,481 @@
+//! `weft bench`: a load generator sending realistic multi-service traces over OTLP, then
+//! (optionally) measuring trace-by-id and attribute-search latency and bytes on disk per span.
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use hdrhistogram::Histogram;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{
+    span, status, ResourceSpans, ScopeSpans, Span, Status,
+};
+use prost::Message;
+use rand::{Rng, SeedableRng};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// OTLP transport
+    #[arg(long, value_enum, default_value = "grpc")]
+    protocol: Protocol,
+    /// OTLP endpoint [default: http://127.0.0.1:4317 for grpc, http://127.0.0.1:4318 for http]
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Query API of the server, for the latency and disk measurements
+    #[arg(long, default_value = "http://127.0.0.1:16686")]
+    server: String,
+    /// How long to send
+    #[arg(long, default_value = "10s")]
+    duration: String,
+    /// Stop after this many spans (whichever of --duration and --spans comes first)
+    #[arg(long)]
+    spans: Option<u64>,
+    /// Target spans per second over all connections; 0 sends flat out
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Concurrent requests in flight
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Spans per export request
+    #[arg(long, default_value_t = 1000)]
+    batch_spans: usize,
+    /// Spans per trace
+    #[arg(long, default_value_t = 10)]
+    spans_per_trace: usize,
+    /// Extra attributes per span (on top of the semantic-convention ones)
+    #[arg(long, default_value_t = 4)]
+    extra_attributes: usize,
+    /// Fraction of traces with an error span
+    #[arg(long, default_value_t = 0.01)]
+    error_rate: f64,
+    /// After sending: fetch this many random sent traces by id and report latency
+    #[arg(long, default_value_t = 0)]
+    query_samples: usize,
+    /// After sending: run this many single-attribute searches and report latency
+    #[arg(long, default_value_t = 0)]
+    search_samples: usize,
+    /// After sending: ask the server to cut its head into a block and report bytes per span
+    #[arg(long)]
+    report_disk: bool,
+}
+
+const SERVICES: &[(&str, &[&str])] = &[
+    ("frontend", &["GET /", "GET /cart", "POST /checkout"]),
+    (
+        "api-gateway",
+        &[
+            "GET /api/orders/{id}",
+            "POST /api/orders",
+            "GET /api/products",
+        ],
+    ),
+    ("orders", &["CreateOrder", "GetOrder", "ListOrders"]),
+    ("payments", &["Charge", "Refund"]),
+    ("inventory", &["Reserve", "Release", "Lookup"]),
+    (
+        "postgres",
+        &["SELECT orders", "INSERT orders", "UPDATE stock"],
+    ),
+];
+
+fn s(v: &str) -> Option<AnyValue> {
+    Some(AnyValue {
+        value: Some(any_value::Value::StringValue(v.to_string())),
+    })
+}
+fn i(v: i64) -> Option<AnyValue> {
+    Some(AnyValue {
+        value: Some(any_value::Value::IntValue(v)),
+    })
+}
+fn kv(k: &str, v: Option<AnyValue>) -> KeyValue {
+    KeyValue {
+        key: k.to_string(),
+        value: v,
+        ..Default::default()
+    }
+}
+
+/// Builds requests of realistic traces: a tree across services with HTTP, DB and custom
+/// attributes, errors at the configured rate.
+struct Generator {
+    resources: Vec<Resource>,
+    args_spans_per_trace: usize,
+    extra_attributes: usize,
+    error_rate: f64,
+}
+
+impl Generator {
+    fn new(a: &BenchArgs) -> Generator {
+        let resources = SERVICES
+            .iter()
+            .map(|(svc, _)| Resource {
+                attributes: vec![
+                    kv("service.name", s(svc)),
+                    kv("service.version", s("1.4.2")),
+                    kv("deployment.environment.name", s("bench")),
+                    kv("host.name", s(&format!("{svc}-7d9f8"))),
+                    kv("telemetry.sdk.language", s("rust")),
+                ],
+                ..Default::default()
+            })
+            .collect();
+        Generator {
+            resources,
+            args_spans_per_trace: a.spans_per_trace.max(1),
+            extra_attributes: a.extra_attributes,
+            error_rate: a.error_rate,
+        }
+    }
+
+    /// One request of about `n` spans; returns it with the trace ids it holds.
+    fn request(&self, rng: &mut impl Rng, n: usize) -> (ExportTraceServiceRequest, Vec<[u8; 16]>) {
+        let mut per_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
+        let mut ids = Vec::new();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let mut made = 0;
+        while made < n {
+            let trace_id: [u8; 16] = rng.random();
+            ids.push(trace_id);
+            let error_trace = rng.random_bool(self.error_rate.clamp(0.0, 1.0));
+            let start = now - rng.random_range(0..1_000_000_000u64);
+            let mut parents: Vec<([u8; 8], u64, u64)> = Vec::new();
+            let total = 2_000_000 + rng.random_range(0..200_000_000u64);
+            for k in 0..self.args_spans_per_trace {
+                let span_id: [u8; 8] = rng.random();
+                let (parent, pstart, pdur) = if k == 0 {
+                    (Vec::new(), start, total)
+                } else {
+                    let p = parents[rng.random_range(0..parents.len())];
+                    (p.0.to_vec(), p.1, p.2)
+                };
+                let svc = if k == 0 {
+                    0
+                } else {
+                    1 + rng.random_range(0..SERVICES.len() - 1)
+                };
+                let ops = SERVICES[svc].1;
+                let name = ops[rng.random_range(0..ops.len())];
+                let off = if k == 0 {
+                    0
+                } else {
+                    rng.random_range(0..pdur / 2 + 1)
+                };
+                let dur = if k == 0 {
+                    total
+                } else {
+                    rng.random_range(1..(pdur - off).max(2))
+                };
+                let error = error_trace && k == self.args_spans_per_trace - 1;
+                let mut attributes = vec![
+                    kv(
+                        "http.request.method",
+                        s(if name.starts_with("POST") {
+                            "POST"
+                        } else {
+                            "GET"
+                        }),
+                    ),
+                    kv("http.route", s(name)),
+                    kv(
+                        "http.response.status_code",
+                        i(if error { 500 } else { 200 }),
+                    ),
+                    kv(
+                        "user.id",
+                        s(&format!("user-{}", rng.random_range(0..10_000))),
+                    ),
+                ];
+                if SERVICES[svc].0 == "postgres" {
+                    attributes.push(kv("db.system.name", s("postgresql")));
+                    attributes.push(kv("db.query.text", s("SELECT * FROM orders WHERE id = ?")));
+                }
+                for x in 0..self.extra_attributes {
+                    attributes.push(kv(&format!("app.attr_{x}"), i(rng.random_range(0..1000))));
+                }
+                per_service[svc].push(Span {
+                    trace_id: trace_id.to_vec(),
+                    span_id: span_id.to_vec(),
+                    parent_span_id: parent,
+                    name: name.to_string(),
+                    kind: if k == 0 {
+                        span::SpanKind::Server as i32
+                    } else {
+                        span::SpanKind::Internal as i32
+                    },
+                    start_time_unix_nano: pstart + off,
+                    end_time_unix_nano: pstart + off + dur,
+                    attributes,
+                    status: error.then(|| Status {
+                        code: status::StatusCode::Error as i32,
+                        message: "upstream returned 500".into(),
+                    }),
+                    ..Default::default()
+                });
+                parents.push((span_id, pstart + off, dur));
+                made += 1;
+            }
+        }
+        let resource_spans = per_service
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, spans)| ResourceSpans {
+                resource: Some(self.resources[k].clone()),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "weft-bench".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    spans,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            })
+            .collect();
+        (ExportTraceServiceRequest { resource_spans }, ids)
+    }
+}
+
+struct Shared {
+    sent_spans: AtomicU64,
+    failed_requests: AtomicU64,
+    stop: AtomicBool,
+    latencies: Mutex<Histogram<u64>>,
+    sample_ids: Mutex<Vec<[u8; 16]>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let duration = weft_model::duration::parse_duration_nanos(&a.duration)
+        .map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
+    let duration = Duration::from_nanos(duration);
+    let endpoint = a.endpoint.clone().unwrap_or_else(|| match a.protocol {
+        Protocol::Grpc => "http://127.0.0.1:4317".into(),
+        Protocol::Http => "http://127.0.0.1:4318".into(),
+    });
+    let gen = Arc::new(Generator::new(&a));
+    let shared = Arc::new(Shared {
+        sent_spans: AtomicU64::new(0),
+        failed_requests: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        latencies: Mutex::new(Histogram::new(3).expect("histogram")),
+        sample_ids: Mutex::new(Vec::new()),
+    });
+    let per_worker_rate = if a.rate > 0 {
+        Some(a.rate as f64 / a.concurrency.max(1) as f64)
+    } else {
+        None
+    };
+    eprintln!(
+        "weft bench: {:?} to {endpoint}, {} concurrent, {} spans/request, {} spans/trace, {}",
+        a.protocol,
+        a.concurrency,
+        a.batch_spans,
+        a.spans_per_trace,
+        if a.rate > 0 {
+            format!("{} spans/s target", a.rate)
+        } else {
+            "flat out".into()
+        }
+    );
+    let grpc = if a.protocol == Protocol::Grpc {
+        Some(
+            TraceServiceClient::connect(endpoint.clone())
+                .await
+                .with_context(|| format!("cannot connect to {endpoint}"))?,
+        )
+    } else {
+        None
+    };
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..a.concurrency.max(1) {
+        let gen = gen.clone();
+        let shared = shared.clone();
+        let mut grpc = grpc.clone();
+        let http = http.clone();
+        let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+        let batch = a.batch_spans;
+        let limit = a.spans;
+        workers.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64 + 1);
+            let wstart = Instant::now();
+            let mut wsent = 0u64;
+            while !shared.stop.load(Ordering::Relaxed) && wstart.elapsed() < duration {
+                if let Some(l) = limit {
+                    if shared.sent_spans.load(Ordering::Relaxed) >= l {
+                        break;
+                    }
+                }
+                if let Some(r) = per_worker_rate {
+                    let due = Duration::from_secs_f64(wsent as f64 / r);
+                    let el = wstart.elapsed();
+                    if due > el {
+                        tokio::time::sleep(due - el).await;
+                    }
+                }
+                let (req, ids) = gen.request(&mut rng, batch);
+                let n: usize = req.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+                let t = Instant::now();
+                let ok = match grpc.as_mut() {
+                    Some(c) => c.export(req).await.is_ok(),
+                    None => {
+                        let body = req.encode_to_vec();
+                        matches!(http.post(&url).header("content-type", "application/x-protobuf").body(body).send().await, Ok(r) if r.status().is_success())
+                    }
+                };
+                let us = t.elapsed().as_micros() as u64;
+                if ok {
+                    shared.sent_spans.fetch_add(n as u64, Ordering::Relaxed);
+                    wsent += n as u64;
+                    let _ = lock(&shared.latencies).record(us.max(1));
+                    let mut samples = lock(&shared.sample_ids);
+                    if samples.len() < 100_000 {
+                        samples.push(ids[0]);
+                    }
+                } else {
+                    shared.failed_requests.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    // progress once a second
+    let progress = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let now = shared.sent_spans.load(Ordering::Relaxed);
+                eprintln!(
+                    "  {:>8.1}s  {:>10} spans/s  {:>12} spans sent",
+                    started.elapsed().as_secs_f64(),
+                    now - last,
+                    now
+                );
+                last = now;
+            }
+        })
+    };
+    for w in workers {
+        w.await?;
+    }
+    progress.abort();
+    let elapsed = started.elapsed().as_secs_f64();
+    let sent = shared.sent_spans.load(Ordering::Relaxed);
+    let failed = shared.failed_requests.load(Ordering::Relaxed);
+    let h = lock(&shared.latencies).clone();
+    println!("accepted spans:      {sent}");
+    println!("failed requests:     {failed}");
+    println!(
+        "throughput:          {:.0} spans/s over {:.1}s",
+        sent as f64 / elapsed,
+        elapsed
+    );
+    println!(
+        "request latency:     p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        h.value_at_quantile(0.5) as f64 / 1e3,
+        h.value_at_quantile(0.99) as f64 / 1e3,
+        h.max() as f64 / 1e3
+    );
+    if sent == 0 {
+        bail!("no span was accepted: is the server running at {endpoint}?");
+    }
+    let api = a.server.trim_end_matches('/').to_string();
+    if a.report_disk {
+        let resp = http
+            .post(format!("{api}/api/v1/admin/flush"))
+            .send()
+            .await
+            .context("flush request failed")?;
+        if !resp.status().is_success() {
+            bail!("flush failed: {}", resp.status());
+        }
+        let m = http
+            .get(format!("{api}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let get = |name: &str| -> f64 {
+            m.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
+                .unwrap_or(0.0)
+        };
+        let spans = get("weft_store_block_spans ");
+        let bytes = get("weft_store_block_bytes ");
+        let rss = get("process_resident_memory_bytes ");
+        println!("stored spans:        {spans:.0} in blocks");
+        if spans > 0.0 {
+            println!("bytes on disk/span:  {:.1}", bytes / spans);
+        }
+        if rss > 0.0 {
+            println!("server RSS:          {:.0} MiB", rss / (1024.0 * 1024.0));
+        }
+    }
+    let samples = lock(&shared.sample_ids).clone();
+    if a.query_samples > 0 && !samples.is_empty() {
+        let mut h = Histogram::<u64>::new(3).expect("histogram");
+        let mut rng = rand::rng();
+        let mut missing = 0;
+        for _ in 0..a.query_samples {
+            let id = samples[rng.random_range(0..samples.len())];
+            let t = Instant::now();
+            let r = http
+                .get(format!("{api}/api/v1/traces/{}", hex::encode(id)))
+                .send()
+                .await?;
+            let ok = r.status().is_success();
+            let _ = r.bytes().await?;
+            h.record(t.elapsed().as_micros().max(1) as u64)?;
+            if !ok {
+                missing += 1;
+            }
+        }
+        println!(
+            "trace by id:         p50 {:.2} ms  p99 {:.2} ms  ({} samples, {missing} not found)",
+            h.value_at_quantile(0.5) as f64 / 1e3,
+            h.value_at_quantile(0.99) as f64 / 1e3,
+            a.query_samples
+        );
+    }
+    if a.search_samples > 0 {
+        let mut h = Histogram::<u64>::new(3).expect("histogram");
+        let mut rng = rand::rng();
+        let mut hits = 0usize;
+        for _ in 0..a.search_samples {
+            let user = format!("user-{}", rng.random_range(0..10_000));
+            let t = Instant::now();
+            let r = http
+                .get(format!(
+                    "{api}/api/v1/search?attr=user.id%3D{user}&limit=20"
+                ))
+                .send()
+                .await?;
+            let v: serde_json::Value = r.json().await?;
+            h.record(t.elapsed().as_micros().max(1) as u64)?;
+            hits += v["traces"].as_array().map(|a| a.len()).unwrap_or(0);
+        }
+        println!("search by attribute: p50 {:.2} ms  p99 {:.2} ms  ({} samples, {:.1} traces per answer)", h.value_at_quantile(0.5) as f64 / 1e3, h.value_at_quantile(0.99) as f64 / 1e3, a.search_samples, hits as f64 / a.search_samples as f64);
+    }
+    Ok(())
+}

@@ -1,0 +1,421 @@
+//! The query API and the receivers, against the real `weft serve` binary over real sockets.
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use serde_json::Value;
+use std::path::Path;
+use weft_testkit::{fetch_trace, gzip, normalized, random_trace_id, sample_trace, Server};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_weft"))
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    ctype: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    client
+        .post(url)
+        .header("content-type", ctype)
+        .body(body)
+        .send()
+        .await
+        .expect("POST")
+}
+
+async fn post_gzip(
+    client: &reqwest::Client,
+    url: &str,
+    ctype: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    client
+        .post(url)
+        .header("content-type", ctype)
+        .header("content-encoding", "gzip")
+        .body(gzip(body))
+        .send()
+        .await
+        .expect("POST")
+}
+
+#[tokio::test]
+async fn protobuf_over_http_round_trips_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let tid = random_trace_id();
+    let req = sample_trace("checkout", &tid);
+    let r = post(
+        &client,
+        &server.otlp_http_url(),
+        "application/x-protobuf",
+        req.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-protobuf");
+    let resp = weft_proto::ExportTraceServiceResponse::decode(r.bytes().await.unwrap()).unwrap();
+    assert_eq!(resp.partial_success, None);
+
+    let got = fetch_trace(&client, &server, &hex(&tid))
+        .await
+        .expect("stored");
+    let (sent, _) = weft_proto::otlp::batch_from_request(req);
+    assert_eq!(normalized(&got), normalized(&sent));
+    // the answer is exactly OTLP/JSON: lowercase hex ids, 64-bit integers as strings
+    let raw: Value = client
+        .get(server.api(&format!("/api/v1/traces/{}", hex(&tid))))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let span = &raw["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(span["traceId"], hex(&tid));
+    assert!(span["startTimeUnixNano"].is_string(), "{span}");
+}
+
+#[tokio::test]
+async fn json_and_protobuf_are_stored_identically() {
+    let tid = random_trace_id();
+    let req = sample_trace("checkout", &tid);
+    let (model, _) = weft_proto::otlp::batch_from_request(req.clone());
+    let json = weft_proto::json::encode_traces_data(&model);
+    let client = reqwest::Client::new();
+    let mut results = Vec::new();
+    for (ctype, body) in [
+        ("application/x-protobuf", req.encode_to_vec()),
+        ("application/json", json),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(bin(), dir.path(), &[]);
+        let r = post(&client, &server.otlp_http_url(), ctype, body).await;
+        assert_eq!(r.status(), 200, "{ctype}");
+        assert_eq!(r.headers()["content-type"], ctype);
+        results.push(normalized(
+            &fetch_trace(&client, &server, &hex(&tid)).await.unwrap(),
+        ));
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], normalized(&model));
+}
+
+#[tokio::test]
+async fn grpc_export_with_gzip_and_partial_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &[]);
+    let mut c = TraceServiceClient::connect(server.otlp_grpc_url())
+        .await
+        .unwrap()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let tid = random_trace_id();
+    let mut req = sample_trace("payments", &tid);
+    // one span with an all-zero span id: rejected, the others kept
+    req.resource_spans[0].scope_spans[0].spans[2].span_id = vec![0; 8];
+    let resp = c.export(req.clone()).await.expect("export").into_inner();
+    let ps = resp.partial_success.expect("partial success");
+    assert_eq!(ps.rejected_spans, 1);
+    assert!(ps.error_message.contains("spanId"), "{}", ps.error_message);
+    let client = reqwest::Client::new();
+    let got = fetch_trace(&client, &server, &hex(&tid))
+        .await
+        .expect("stored");
+    assert_eq!(got.span_count(), 2);
+}
+
+#[tokio::test]
+async fn search_services_operations_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for svc in ["checkout", "checkout", "payments"] {
+        let tid = random_trace_id();
+        let body = sample_trace(svc, &tid).encode_to_vec();
+        let r = if svc == "payments" {
+            post_gzip(
+                &client,
+                &server.otlp_http_url(),
+                "application/x-protobuf",
+                &body,
+            )
+            .await
+        } else {
+            post(
+                &client,
+                &server.otlp_http_url(),
+                "application/x-protobuf",
+                body,
+            )
+            .await
+        };
+        assert_eq!(r.status(), 200);
+        ids.push(hex(&tid));
+    }
+    let search = |q: &str| {
+        let url = server.api(&format!("/api/v1/search?{q}"));
+        let client = client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let ids_of = |v: &Value| -> Vec<String> {
+        v["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["traceId"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let (s, v) = search("service=checkout").await;
+    assert_eq!(s, 200);
+    let mut got = ids_of(&v);
+    got.sort();
+    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(v["truncated"], false);
+    let t = &v["traces"][0];
+    assert_eq!(t["rootServiceName"], "checkout");
+    assert_eq!(t["rootSpanName"], "GET /orders/{id}");
+    assert_eq!(t["spanCount"], 3);
+    assert_eq!(t["errorCount"], 1);
+    assert_eq!(t["durationNanos"], "50000000");
+
+    // no service needed; limit truncates; newest first
+    let (_, v) = search("limit=2").await;
+    assert_eq!(ids_of(&v).len(), 2);
+    assert_eq!(v["truncated"], true);
+    let starts: Vec<u64> = v["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["startTimeUnixNano"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(starts[0] >= starts[1]);
+
+    // span-level conditions: name, attribute (typed value compared as text), duration, status
+    assert_eq!(
+        ids_of(
+            &search("service=payments&name=SELECT%20orders&status=error")
+                .await
+                .1
+        ),
+        vec![ids[2].clone()]
+    );
+    assert_eq!(
+        ids_of(
+            &search("attr=int=-9007199254740993&service=payments")
+                .await
+                .1
+        ),
+        vec![ids[2].clone()]
+    );
+    assert_eq!(ids_of(&search("attr=host.name=box-1").await.1).len(), 3); // resource attribute
+    assert_eq!(ids_of(&search("minDuration=45ms").await.1).len(), 3);
+    assert_eq!(ids_of(&search("minDuration=51ms").await.1).len(), 0);
+    assert_eq!(
+        ids_of(
+            &search("service=payments&name=lock%20wait&status=error")
+                .await
+                .1
+        )
+        .len(),
+        0
+    );
+
+    let (s, v) = search("minDuration=fast").await;
+    assert_eq!(s, 400);
+    assert!(v["error"].as_str().unwrap().contains("minDuration"), "{v}");
+
+    let v: Value = client
+        .get(server.api("/api/v1/services"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["services"], serde_json::json!(["checkout", "payments"]));
+    let v: Value = client
+        .get(server.api("/api/v1/services/payments/operations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = v["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"SELECT orders") && names.contains(&"GET /orders/{id}"),
+        "{v}"
+    );
+
+    let r = client
+        .get(server.api(&format!("/api/v1/traces/{}", "ab".repeat(16))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+    let r = client
+        .get(server.api("/api/v1/traces/xyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        client
+            .get(server.api("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(server.api("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let m = client
+        .get(server.api("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("weft_receiver_accepted_spans_total 9"), "{m}");
+}
+
+#[tokio::test]
+async fn cli_trace_and_search_print_what_the_api_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let tid = random_trace_id();
+    post(
+        &client,
+        &server.otlp_http_url(),
+        "application/x-protobuf",
+        sample_trace("checkout", &tid).encode_to_vec(),
+    )
+    .await;
+    let api = format!("http://{}", server.http);
+    let out = std::process::Command::new(bin())
+        .args(["trace", &hex(&tid), "--server", &api])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].contains(&hex(&tid)) && lines[0].contains("3 spans"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("checkout GET /orders/{id}  50ms"),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("  checkout SELECT orders  20ms")
+            && lines[2].contains("ERROR: deadlock detected"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("    checkout lock wait  18ms"),
+        "{text}"
+    );
+
+    let out = std::process::Command::new(bin())
+        .args([
+            "search",
+            "--service",
+            "checkout",
+            "--status",
+            "error",
+            "--server",
+            &api,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&hex(&tid)) && text.contains("checkout: GET /orders/{id}"),
+        "{text}"
+    );
+    let out = std::process::Command::new(bin())
+        .args(["trace", &"cd".repeat(16), "--server", &api])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+}
+
+#[tokio::test]
+async fn environment_and_config_file_configure_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("weft.toml");
+    // the file asks for a fixed API port; the environment overrides it with an ephemeral one
+    std::fs::write(&cfg, "http = \"127.0.0.1:1\"\nretention = \"1h\"\n").unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with_env(
+        bin(),
+        &data,
+        &["--config", cfg.to_str().unwrap()],
+        &[("WEFT_HTTP", "127.0.0.1:0")],
+    );
+    assert_ne!(server.http.port(), 1);
+    assert!(data.join("wal").is_dir());
+    drop(server);
+    let out = std::process::Command::new(bin())
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("WEFT_RETENTION", "soon")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--retention"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,194 @@
+//! Bad input gets the right status and a message, is not stored, and loses nothing that was
+//! accepted before it; the server keeps serving.
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use serde_json::Value;
+use std::path::Path;
+use weft_testkit::{fetch_trace, gzip, random_trace_id, sample_trace, Server};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_weft"))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct Case {
+    what: &'static str,
+    ctype: &'static str,
+    encoding: Option<&'static str>,
+    body: Vec<u8>,
+    status: u16,
+    message: &'static str,
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        bin(),
+        dir.path(),
+        &[
+            "--max-request-bytes",
+            "1MiB",
+            "--max-decompressed-bytes",
+            "4MiB",
+        ],
+    );
+    let client = reqwest::Client::new();
+    let good = random_trace_id();
+    let good_req = sample_trace("good", &good);
+    let r = client
+        .post(server.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(good_req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let bad_id = random_trace_id();
+    let full = sample_trace("bad", &bad_id).encode_to_vec();
+    let mut short_ids = sample_trace("bad", &bad_id);
+    for s in &mut short_ids.resource_spans[0].scope_spans[0].spans {
+        s.trace_id = vec![1, 2, 3];
+    }
+    let mut zero_ids = sample_trace("bad", &bad_id);
+    for s in &mut zero_ids.resource_spans[0].scope_spans[0].spans {
+        s.trace_id = vec![0; 16];
+    }
+    let bomb = gzip(&vec![0u8; 64 << 20]); // 64 MiB of zeros in ~64 KiB
+    let cases = vec![
+        Case { what: "truncated protobuf", ctype: "application/x-protobuf", encoding: None, body: full[..full.len() - 7].to_vec(), status: 400, message: "ExportTraceServiceRequest" },
+        Case { what: "broken JSON", ctype: "application/json", encoding: None, body: br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"#.to_vec(), status: 400, message: "invalid OTLP/JSON" },
+        Case { what: "JSON id not hex", ctype: "application/json", encoding: None, body: br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0102030405060708","name":"x"}]}]}]}"#.to_vec(), status: 400, message: "traceId" },
+        Case { what: "oversized body", ctype: "application/x-protobuf", encoding: None, body: vec![0x0a; 2 << 20], status: 413, message: "exceeds" },
+        Case { what: "gzip bomb", ctype: "application/x-protobuf", encoding: Some("gzip"), body: bomb, status: 413, message: "decompressed" },
+        Case { what: "not gzip", ctype: "application/x-protobuf", encoding: Some("gzip"), body: b"plain".to_vec(), status: 400, message: "gzip" },
+        Case { what: "wrong content type", ctype: "text/plain", encoding: None, body: b"hello".to_vec(), status: 415, message: "content type" },
+        Case { what: "unknown encoding", ctype: "application/x-protobuf", encoding: Some("br"), body: full.clone(), status: 415, message: "content encoding" },
+    ];
+    for c in cases {
+        let mut rb = client
+            .post(server.otlp_http_url())
+            .header("content-type", c.ctype)
+            .body(c.body);
+        if let Some(e) = c.encoding {
+            rb = rb.header("content-encoding", e);
+        }
+        let r = rb
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", c.what));
+        assert_eq!(r.status().as_u16(), c.status, "{}", c.what);
+        let json = r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json");
+        let body = r.bytes().await.unwrap();
+        let message = if json {
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            v["message"].as_str().unwrap().to_string()
+        } else {
+            weft_ingest_status(&body)
+        };
+        assert!(
+            message.contains(c.message),
+            "{}: message {message:?} should mention {:?}",
+            c.what,
+            c.message
+        );
+    }
+    // invalid ids inside an otherwise valid request: partial success, nothing stored
+    for (what, req) in [
+        ("short trace ids", short_ids),
+        ("all-zero trace ids", zero_ids),
+    ] {
+        let r = client
+            .post(server.otlp_http_url())
+            .header("content-type", "application/x-protobuf")
+            .body(req.encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{what}");
+        let resp =
+            weft_proto::ExportTraceServiceResponse::decode(r.bytes().await.unwrap()).unwrap();
+        let ps = resp
+            .partial_success
+            .unwrap_or_else(|| panic!("{what}: expected partial success"));
+        assert_eq!(ps.rejected_spans, 3, "{what}");
+        assert!(
+            ps.error_message.contains("traceId"),
+            "{what}: {}",
+            ps.error_message
+        );
+    }
+    // gRPC: a malformed parent id rejects that span only
+    let mut c = TraceServiceClient::connect(server.otlp_grpc_url())
+        .await
+        .unwrap();
+    let mut bad = sample_trace("bad", &bad_id);
+    bad.resource_spans[0].scope_spans[0].spans[0].parent_span_id = vec![9; 3];
+    let resp = c.export(bad).await.unwrap().into_inner();
+    assert_eq!(resp.partial_success.unwrap().rejected_spans, 1);
+
+    // nothing of the bad requests is stored; the good one is intact; the server still serves
+    let services: Value = client
+        .get(server.api("/api/v1/services"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        services["services"],
+        serde_json::json!(["bad", "good"]),
+        "only the valid spans of the partially accepted gRPC request are stored"
+    );
+    let got = fetch_trace(&client, &server, &hex(&good))
+        .await
+        .expect("good trace kept");
+    assert_eq!(got.span_count(), 3);
+    let stored_bad = fetch_trace(&client, &server, &hex(&bad_id))
+        .await
+        .expect("partial gRPC request stored");
+    assert_eq!(stored_bad.span_count(), 2);
+}
+
+#[tokio::test]
+async fn grpc_gzip_bomb_and_oversized_message_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &["--max-decompressed-bytes", "1MiB"]);
+    let mut c = TraceServiceClient::connect(server.otlp_grpc_url())
+        .await
+        .unwrap()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_encoding_message_size(usize::MAX);
+    let tid = random_trace_id();
+    let mut req = sample_trace("big", &tid);
+    // a 4 MiB string of one letter compresses to almost nothing
+    req.resource_spans[0].scope_spans[0].spans[0].name = "a".repeat(4 << 20);
+    let err = c.export(req).await.expect_err("must be refused");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    // still serving
+    let ok = c.export(sample_trace("small", &random_trace_id())).await;
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+/// Decodes a `google.rpc.Status` body (OTLP/HTTP protobuf errors) and returns its message.
+fn weft_ingest_status(body: &[u8]) -> String {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+    }
+    RpcStatus::decode(body)
+        .expect("google.rpc.Status body")
+        .message
+}

@@ -1,0 +1,133 @@
+//! Every acknowledged span survives a SIGKILL, exactly once.
+
+use prost::Message;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use weft_testkit::{fetch_trace, random_trace_id, sample_trace, Server};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_weft"))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_spans_survive_sigkill_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // small blocks so that cuts (WAL -> block hand-offs) happen while we send and when we kill
+    let flags = [
+        "--block-max-spans",
+        "300",
+        "--maintenance-interval",
+        "100ms",
+        "--wal-fsync",
+        "always",
+    ];
+    let mut server = Server::start(bin(), dir.path(), &flags);
+    let url = server.otlp_http_url();
+    let acked: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut senders = Vec::new();
+    for _ in 0..4 {
+        let (url, acked, client) = (url.clone(), acked.clone(), client.clone());
+        senders.push(tokio::spawn(async move {
+            let mut sent = 0;
+            loop {
+                // 10 traces of 3 spans per request
+                let mut req = sample_trace("durable", &random_trace_id());
+                for _ in 0..9 {
+                    req.resource_spans
+                        .extend(sample_trace("durable", &random_trace_id()).resource_spans);
+                }
+                let body = req.encode_to_vec();
+                match client
+                    .post(&url)
+                    .header("content-type", "application/x-protobuf")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => {
+                        let mut a = acked.lock().unwrap();
+                        for rs in &req.resource_spans {
+                            for s in &rs.scope_spans[0].spans {
+                                a.entry(hex(&s.trace_id)).or_default().push(hex(&s.span_id));
+                            }
+                        }
+                        sent += 1;
+                    }
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    Err(_) => return sent, // the server is gone
+                }
+            }
+        }));
+    }
+    // let load build up until blocks have been cut (WAL -> block hand-offs), then kill in the
+    // middle of it
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let metrics_url = server.api("/metrics");
+    loop {
+        let m = client
+            .get(&metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let blocks: f64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix("weft_store_blocks "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        if (blocks >= 3.0 && acked.lock().unwrap().len() >= 2000)
+            || std::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let mut requests = 0;
+    for s in senders {
+        requests += s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        requests > 0 && acked.len() >= 2000,
+        "the load did not build up: {requests} requests"
+    );
+
+    let server = Server::start(bin(), dir.path(), &flags);
+    let client = reqwest::Client::new();
+    let mut checked = 0;
+    for (tid, spans) in &acked {
+        let got = fetch_trace(&client, &server, tid)
+            .await
+            .unwrap_or_else(|| panic!("acknowledged trace {tid} lost"));
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for s in got.spans() {
+            *counts.entry(s.span.span_id.to_hex()).or_default() += 1;
+        }
+        for sid in spans {
+            assert_eq!(
+                counts.get(sid).copied(),
+                Some(1),
+                "span {sid} of trace {tid} should be stored exactly once"
+            );
+        }
+        checked += spans.len();
+    }
+    eprintln!(
+        "{checked} acknowledged spans in {} traces all found exactly once",
+        acked.len()
+    );
+}
