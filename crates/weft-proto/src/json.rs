@@ -1,12 +1,21 @@
-//! OTLP/JSON, as the OTLP specification defines it ("JSON Protobuf Encoding"):
-//! lowerCamelCase field names (the proto's snake_case names are accepted too), trace and span
-//! ids as hex strings, 64-bit integers as strings (numbers accepted), enums as numbers (names
-//! accepted), bytes as base64, unknown fields ignored, default values omitted on output.
+//! OTLP/JSON, as the OTLP specification defines it ("JSON Protobuf Encoding").
+//!
+//! Output is exactly what the specification asks for: lowerCamelCase field names, trace and
+//! span ids as lowercase hex, 64-bit integers as decimal strings, 32-bit integers and enums as
+//! numbers, bytes as standard base64, doubles as numbers (or `"NaN"`, `"Infinity"`,
+//! `"-Infinity"`), and fields with default values left out (proto3 JSON).
+//!
+//! Input is read the way protobuf JSON parsers read it, which is more lenient than the OTLP
+//! text: the proto's snake_case field names are accepted besides lowerCamelCase, enums may be
+//! names (`"SPAN_KIND_SERVER"`) as well as numbers, 64-bit integers may be numbers or strings,
+//! hex ids may be upper- or lowercase, base64 may omit padding (or be URL-safe), `null` means
+//! absent, and unknown fields are ignored (the specification requires that).
 //!
 //! Decoding produces the same protobuf structs the protobuf decoder does, so both encodings
-//! share one validation path (`otlp::batch_from_request`). A malformed document is an error
-//! naming the JSON path; hex ids of the wrong length pass through as bytes so that the span is
-//! rejected with OTLP partial success, as it would be over protobuf.
+//! share one validation path (`otlp::batch_from_request`). A malformed document (not JSON, a
+//! value of the wrong type, an id that is not hex) is a [`JsonError`] naming the JSON path;
+//! an id that is valid hex but of the wrong length, or all zeros, passes through as bytes so
+//! that only its span is rejected, with OTLP partial success, as it would be over protobuf.
 
 use base64::Engine;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -32,11 +41,21 @@ fn err<T>(path: &str, message: impl Into<String>) -> Result<T, JsonError> {
 
 type R<T> = Result<T, JsonError>;
 
-/// Looks a field up by its JSON (camelCase) or proto (snake_case) name; `null` is absent.
+/// The path of field `name` inside `path`: `resourceSpans[0].resource`; at the root (`$`)
+/// just the field name, so every path reads like the brief's `resourceSpans[0].scopeSpans...`.
+fn sub(path: &str, name: &str) -> String {
+    if path == "$" {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// Looks a field up by its JSON (camelCase) or proto (snake_case) name; `null` is absent. When
+/// both spellings are present (with values), the camelCase one wins.
 fn field<'a>(o: &'a Map<String, Value>, camel: &str, snake: &str) -> Option<&'a Value> {
-    o.get(camel)
-        .or_else(|| if snake != camel { o.get(snake) } else { None })
-        .filter(|v| !v.is_null())
+    let present = |k: &str| o.get(k).filter(|v| !v.is_null());
+    present(camel).or_else(|| if snake != camel { present(snake) } else { None })
 }
 
 fn obj<'a>(v: &'a Value, path: &str) -> R<&'a Map<String, Value>> {
@@ -62,7 +81,7 @@ fn array<'a>(o: &'a Map<String, Value>, camel: &str, snake: &str, path: &str) ->
         None => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
         Some(v) => err(
-            &format!("{path}.{camel}"),
+            &sub(path, camel),
             format!("expected an array, got {}", kind(v)),
         ),
     }
@@ -73,28 +92,30 @@ fn string(o: &Map<String, Value>, camel: &str, snake: &str, path: &str) -> R<Str
         None => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(v) => err(
-            &format!("{path}.{camel}"),
+            &sub(path, camel),
             format!("expected a string, got {}", kind(v)),
         ),
     }
 }
 
+/// An integer written as a JSON number or a decimal string (proto3 JSON accepts both); the
+/// caller checks the range of its type.
 fn int_of(v: &Value, path: &str) -> R<i128> {
     match v {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
-                Ok(i as i128)
+                Ok(i128::from(i))
             } else if let Some(u) = n.as_u64() {
-                Ok(u as i128)
+                Ok(i128::from(u))
             } else {
+                // written with a fraction or exponent (`1e3`, `5.0`), or beyond 64 bits
                 match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 && f.abs() < 1.8e19 => Ok(f as i128),
+                    Some(f) if f.is_finite() && f.fract() == 0.0 => Ok(f as i128),
                     _ => err(path, format!("expected an integer, got {n}")),
                 }
             }
         }
         Value::String(s) => s
-            .trim()
             .parse::<i128>()
             .or_else(|_| err(path, format!("expected an integer, got {s:?}"))),
         v => err(path, format!("expected an integer, got {}", kind(v))),
@@ -102,7 +123,7 @@ fn int_of(v: &Value, path: &str) -> R<i128> {
 }
 
 fn uint64(o: &Map<String, Value>, camel: &str, snake: &str, path: &str) -> R<u64> {
-    let p = format!("{path}.{camel}");
+    let p = sub(path, camel);
     match field(o, camel, snake) {
         None => Ok(0),
         Some(v) => {
@@ -113,7 +134,7 @@ fn uint64(o: &Map<String, Value>, camel: &str, snake: &str, path: &str) -> R<u64
 }
 
 fn uint32(o: &Map<String, Value>, camel: &str, snake: &str, path: &str) -> R<u32> {
-    let p = format!("{path}.{camel}");
+    let p = sub(path, camel);
     match field(o, camel, snake) {
         None => Ok(0),
         Some(v) => {
@@ -124,7 +145,7 @@ fn uint32(o: &Map<String, Value>, camel: &str, snake: &str, path: &str) -> R<u32
 }
 
 fn enumeration(o: &Map<String, Value>, camel: &str, path: &str, names: &[&str]) -> R<i32> {
-    let p = format!("{path}.{camel}");
+    let p = sub(path, camel);
     match field(o, camel, camel) {
         None => Ok(0),
         Some(Value::String(s)) => match names.iter().position(|n| n == s) {
@@ -143,29 +164,30 @@ fn enumeration(o: &Map<String, Value>, camel: &str, path: &str, names: &[&str]) 
     }
 }
 
-/// A hex id: empty is absent; bad hex is a malformed document; a wrong length passes through
-/// (the span is then rejected with partial success, as over protobuf).
-fn id(o: &Map<String, Value>, camel: &str, snake: &str, path: &str) -> R<Vec<u8>> {
+/// A hex id of `len` bytes: empty is absent; anything that is not hex is a malformed document;
+/// valid hex of the wrong length (or all zeros) passes through as bytes, so that the span is
+/// rejected with partial success, as it would be over protobuf.
+fn id(o: &Map<String, Value>, camel: &str, snake: &str, path: &str, len: usize) -> R<Vec<u8>> {
     let s = string(o, camel, snake, path)?;
     if s.is_empty() {
         return Ok(Vec::new());
     }
     if s.len() % 2 != 0 {
         return err(
-            &format!("{path}.{camel}"),
-            format!(
-                "expected an even number of hex characters, got {} ({s:?})",
-                s.len()
-            ),
+            &sub(path, camel),
+            format!("expected {} hex characters, got {}", 2 * len, s.len()),
         );
     }
     hex::decode(&s).or_else(|_| {
         err(
-            &format!("{path}.{camel}"),
-            format!("not a hex string: {s:?}"),
+            &sub(path, camel),
+            format!("expected {} hex characters, got {s:?}", 2 * len),
         )
     })
 }
+
+const TRACE_ID: usize = 16;
+const SPAN_ID: usize = 8;
 
 fn any_value(v: &Value, path: &str) -> R<common::AnyValue> {
     use common::any_value::Value as V;
@@ -199,22 +221,35 @@ fn any_value(v: &Value, path: &str) -> R<common::AnyValue> {
     } else if let Some(d) = field(o, "doubleValue", "double_value") {
         let p = format!("{path}.doubleValue");
         Some(V::DoubleValue(match d {
-            Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) => f,
+                None => return err(&p, format!("expected a number, got {n}")),
+            },
             Value::String(s) => match s.as_str() {
                 "NaN" => f64::NAN,
                 "Infinity" => f64::INFINITY,
                 "-Infinity" => f64::NEG_INFINITY,
-                s => s
-                    .parse()
-                    .or_else(|_| err(&p, format!("expected a number, got {s:?}")))?,
+                // a number in a string; "inf", "nan" and overflowing literals are not JSON's
+                s => match s.parse::<f64>() {
+                    Ok(f) if f.is_finite() => f,
+                    _ => {
+                        return err(
+                            &p,
+                            format!(
+                            "expected a number, \"NaN\", \"Infinity\" or \"-Infinity\", got {s:?}"
+                        ),
+                        )
+                    }
+                },
             },
             v => return err(&p, format!("expected a number, got {}", kind(v))),
         }))
     } else if let Some(b) = field(o, "bytesValue", "bytes_value") {
         let p = format!("{path}.bytesValue");
-        let s = b
-            .as_str()
-            .map_or_else(|| err(&p, "expected a base64 string"), Ok)?;
+        let s = match b {
+            Value::String(s) => s.as_str(),
+            v => return err(&p, format!("expected a base64 string, got {}", kind(v))),
+        };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s)
             .or_else(|_| {
@@ -256,7 +291,7 @@ fn key_values(
         .iter()
         .enumerate()
         .map(|(i, kv)| {
-            let p = format!("{path}.{camel}[{i}]");
+            let p = format!("{}[{i}]", sub(path, camel));
             let kvo = obj(kv, &p)?;
             Ok(common::KeyValue {
                 key: string(kvo, "key", "key", &p)?,
@@ -307,8 +342,8 @@ fn span(v: &Value, path: &str) -> R<pb::Span> {
             let p = format!("{path}.links[{i}]");
             let lo = obj(l, &p)?;
             Ok(pb::span::Link {
-                trace_id: id(lo, "traceId", "trace_id", &p)?,
-                span_id: id(lo, "spanId", "span_id", &p)?,
+                trace_id: id(lo, "traceId", "trace_id", &p, TRACE_ID)?,
+                span_id: id(lo, "spanId", "span_id", &p, SPAN_ID)?,
                 trace_state: string(lo, "traceState", "trace_state", &p)?,
                 attributes: key_values(lo, "attributes", "attributes", &p)?,
                 dropped_attributes_count: uint32(
@@ -333,10 +368,10 @@ fn span(v: &Value, path: &str) -> R<pb::Span> {
         }
     };
     Ok(pb::Span {
-        trace_id: id(o, "traceId", "trace_id", path)?,
-        span_id: id(o, "spanId", "span_id", path)?,
+        trace_id: id(o, "traceId", "trace_id", path, TRACE_ID)?,
+        span_id: id(o, "spanId", "span_id", path, SPAN_ID)?,
         trace_state: string(o, "traceState", "trace_state", path)?,
-        parent_span_id: id(o, "parentSpanId", "parent_span_id", path)?,
+        parent_span_id: id(o, "parentSpanId", "parent_span_id", path, SPAN_ID)?,
         flags: uint32(o, "flags", "flags", path)?,
         name: string(o, "name", "name", path)?,
         kind: enumeration(o, "kind", path, KINDS)?,
@@ -662,4 +697,432 @@ pub fn encode_traces_data_value(b: &Batch) -> Value {
 
 pub fn encode_traces_data(b: &Batch) -> Vec<u8> {
     serde_json::to_vec(&encode_traces_data_value(b)).expect("a JSON value serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otlp;
+
+    /// Decodes one attribute value (`{"stringValue": ...}`) and converts it to the model.
+    fn check_value(input: &str, expect: Result<AnyValue, (&str, &str)>) {
+        let doc = format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"k","value":{input}}}]}}}}]}}"#
+        );
+        let got = decode_request(doc.as_bytes()).map(|req| {
+            let r = req.resource_spans[0].resource.clone().unwrap_or_default();
+            otlp::resource_from_proto(r, String::new()).attributes[0]
+                .value
+                .clone()
+        });
+        match (got, expect) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{input}"),
+            (Err(e), Err((path, message))) => {
+                assert_eq!(
+                    e.path,
+                    format!("resourceSpans[0].resource.attributes[0].value{path}"),
+                    "{input}: {e}"
+                );
+                assert!(e.message.contains(message), "{input}: {e}");
+            }
+            (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    /// Decodes a whole document, expecting an error at `path` whose message contains `message`.
+    fn check_err(doc: &str, path: &str, message: &str) {
+        match decode_request(doc.as_bytes()) {
+            Ok(req) => panic!("{doc}: decoded to {req:?}, want an error at {path}"),
+            Err(e) => {
+                assert_eq!(e.path, path, "{doc}: {e}");
+                assert!(e.message.contains(message), "{doc}: {e}");
+                assert_eq!(e.to_string(), format!("{path}: {}", e.message));
+            }
+        }
+    }
+
+    /// A document with one span whose fields are `fields` (JSON object members).
+    fn span_doc(fields: &str) -> String {
+        format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{{fields}}}]}}]}}]}}"#)
+    }
+
+    const SPAN: &str = "resourceSpans[0].scopeSpans[0].spans[0]";
+
+    /// Decodes a one-span document and returns the protobuf span.
+    fn one_span(fields: &str) -> pb::Span {
+        let mut req = decode_request(span_doc(fields).as_bytes()).expect(fields);
+        req.resource_spans
+            .remove(0)
+            .scope_spans
+            .remove(0)
+            .spans
+            .remove(0)
+    }
+
+    #[test]
+    fn strings_and_bools() {
+        check_value(
+            r#"{"stringValue":"héllo \"x\""}"#,
+            Ok(AnyValue::String("héllo \"x\"".into())),
+        );
+        check_value(r#"{"stringValue":""}"#, Ok(AnyValue::String(String::new())));
+        check_value(
+            r#"{"string_value":"snake"}"#,
+            Ok(AnyValue::String("snake".into())),
+        );
+        check_value(r#"{"boolValue":true}"#, Ok(AnyValue::Bool(true)));
+        check_value(r#"{"boolValue":false}"#, Ok(AnyValue::Bool(false)));
+        check_value(
+            r#"{"stringValue":5}"#,
+            Err((".stringValue", "expected a string, got a number")),
+        );
+        check_value(
+            r#"{"boolValue":"true"}"#,
+            Err((".boolValue", "expected a boolean, got a string")),
+        );
+    }
+
+    #[test]
+    fn ints() {
+        check_value(r#"{"intValue":"42"}"#, Ok(AnyValue::Int(42)));
+        check_value(r#"{"intValue":42}"#, Ok(AnyValue::Int(42)));
+        check_value(r#"{"intValue":"-7"}"#, Ok(AnyValue::Int(-7)));
+        check_value(r#"{"intValue":1e3}"#, Ok(AnyValue::Int(1000)));
+        check_value(
+            r#"{"intValue":"9223372036854775807"}"#,
+            Ok(AnyValue::Int(i64::MAX)),
+        );
+        check_value(
+            r#"{"intValue":-9223372036854775808}"#,
+            Ok(AnyValue::Int(i64::MIN)),
+        );
+        check_value(r#"{"int_value":"3"}"#, Ok(AnyValue::Int(3)));
+        check_value(
+            r#"{"intValue":"9223372036854775808"}"#,
+            Err((".intValue", "out of range for int64")),
+        );
+        check_value(
+            r#"{"intValue":18446744073709551616}"#,
+            Err((".intValue", "out of range for int64")),
+        );
+        check_value(
+            r#"{"intValue":"1.5"}"#,
+            Err((".intValue", r#"expected an integer, got "1.5""#)),
+        );
+        check_value(
+            r#"{"intValue":1.5}"#,
+            Err((".intValue", "expected an integer, got 1.5")),
+        );
+        check_value(
+            r#"{"intValue":true}"#,
+            Err((".intValue", "expected an integer, got a boolean")),
+        );
+    }
+
+    #[test]
+    fn doubles() {
+        check_value(r#"{"doubleValue":1.5}"#, Ok(AnyValue::Double(1.5)));
+        check_value(r#"{"doubleValue":2}"#, Ok(AnyValue::Double(2.0)));
+        check_value(r#"{"doubleValue":"-0.25"}"#, Ok(AnyValue::Double(-0.25)));
+        check_value(
+            r#"{"doubleValue":"Infinity"}"#,
+            Ok(AnyValue::Double(f64::INFINITY)),
+        );
+        check_value(
+            r#"{"doubleValue":"-Infinity"}"#,
+            Ok(AnyValue::Double(f64::NEG_INFINITY)),
+        );
+        check_value(r#"{"double_value":1e-300}"#, Ok(AnyValue::Double(1e-300)));
+        check_value(
+            r#"{"doubleValue":"nan"}"#,
+            Err((".doubleValue", "expected a number")),
+        );
+        check_value(
+            r#"{"doubleValue":"inf"}"#,
+            Err((".doubleValue", "expected a number")),
+        );
+        check_value(
+            r#"{"doubleValue":"1e400"}"#,
+            Err((".doubleValue", "expected a number")),
+        );
+        check_value(
+            r#"{"doubleValue":"x"}"#,
+            Err((".doubleValue", "expected a number")),
+        );
+        check_value(
+            r#"{"doubleValue":[]}"#,
+            Err((".doubleValue", "expected a number, got an array")),
+        );
+        // NaN cannot be compared with ==
+        let s = one_span(r#""attributes":[{"key":"k","value":{"doubleValue":"NaN"}}]"#);
+        let v = otlp::attributes_from_proto(s.attributes);
+        assert!(
+            matches!(v[0].value, AnyValue::Double(d) if d.is_nan()),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn bytes() {
+        let b = |v: &[u8]| Ok(AnyValue::Bytes(v.to_vec()));
+        check_value(r#"{"bytesValue":"AAEC/w=="}"#, b(&[0, 1, 2, 255]));
+        check_value(r#"{"bytesValue":"AAEC/w"}"#, b(&[0, 1, 2, 255]));
+        check_value(r#"{"bytesValue":"AAEC_w"}"#, b(&[0, 1, 2, 255]));
+        check_value(r#"{"bytesValue":"aGk="}"#, b(b"hi"));
+        check_value(r#"{"bytesValue":""}"#, b(&[]));
+        check_value(r#"{"bytes_value":"aGk"}"#, b(b"hi"));
+        check_value(
+            r#"{"bytesValue":"!!!!"}"#,
+            Err((".bytesValue", "not base64")),
+        );
+        check_value(r#"{"bytesValue":"a"}"#, Err((".bytesValue", "not base64")));
+        check_value(
+            r#"{"bytesValue":12}"#,
+            Err((".bytesValue", "expected a base64 string, got a number")),
+        );
+    }
+
+    #[test]
+    fn arrays_kvlists_and_empty() {
+        check_value(r#"{}"#, Ok(AnyValue::Empty));
+        check_value(r#"null"#, Ok(AnyValue::Empty));
+        check_value(r#"{"stringValue":null}"#, Ok(AnyValue::Empty));
+        check_value(r#"{"someFutureValue":1}"#, Ok(AnyValue::Empty));
+        check_value(
+            r#"{"arrayValue":{"values":[{"intValue":"1"},{},{"arrayValue":{"values":[{"boolValue":false}]}}]}}"#,
+            Ok(AnyValue::Array(vec![
+                AnyValue::Int(1),
+                AnyValue::Empty,
+                AnyValue::Array(vec![AnyValue::Bool(false)]),
+            ])),
+        );
+        check_value(r#"{"arrayValue":{}}"#, Ok(AnyValue::Array(vec![])));
+        check_value(
+            r#"{"kvlist_value":{"values":[{"key":"a","value":{"kvlistValue":{"values":[{"key":"b"}]}}}]}}"#,
+            Ok(AnyValue::KvList(vec![KeyValue::new(
+                "a",
+                AnyValue::KvList(vec![KeyValue::new("b", AnyValue::Empty)]),
+            )])),
+        );
+        check_value(
+            r#"{"arrayValue":[]}"#,
+            Err((".arrayValue", "expected an object, got an array")),
+        );
+        check_value(
+            r#"{"arrayValue":{"values":{}}}"#,
+            Err((".arrayValue.values", "expected an array")),
+        );
+        check_value(
+            r#"{"arrayValue":{"values":[{},{"intValue":"x"}]}}"#,
+            Err((".arrayValue.values[1].intValue", "expected an integer")),
+        );
+        check_value(
+            r#"{"kvlistValue":{"values":[{"key":"a","value":{"boolValue":1}}]}}"#,
+            Err((
+                ".kvlistValue.values[0].value.boolValue",
+                "expected a boolean",
+            )),
+        );
+        check_value(r#""text""#, Err(("", "expected an object, got a string")));
+    }
+
+    #[test]
+    fn syntax_and_shape_errors() {
+        check_err("", "$", "not valid JSON");
+        check_err("{", "$", "line 1 column 1");
+        check_err("{\n\"resourceSpans\": [}", "$", "line 2 column");
+        check_err("[]", "$", "expected an object, got an array");
+        check_err(
+            r#"{"resourceSpans":{}}"#,
+            "resourceSpans",
+            "expected an array, got an object",
+        );
+        check_err(
+            r#"{"resource_spans":5}"#,
+            "resourceSpans",
+            "expected an array, got a number",
+        );
+        check_err(
+            r#"{"resourceSpans":[1]}"#,
+            "resourceSpans[0]",
+            "expected an object",
+        );
+        check_err(
+            r#"{"resourceSpans":[{"resource":[]}]}"#,
+            "resourceSpans[0].resource",
+            "expected an object",
+        );
+        check_err(
+            r#"{"resourceSpans":[{"resource":{"droppedAttributesCount":-1}}]}"#,
+            "resourceSpans[0].resource.droppedAttributesCount",
+            "-1 is out of range for uint32",
+        );
+        check_err(
+            r#"{"resourceSpans":[{"schemaUrl":1}]}"#,
+            "resourceSpans[0].schemaUrl",
+            "expected a string",
+        );
+        check_err(
+            r#"{"resourceSpans":[{"scopeSpans":[{"scope":{"name":false}}]}]}"#,
+            "resourceSpans[0].scopeSpans[0].scope.name",
+            "expected a string, got a boolean",
+        );
+        check_err(
+            &span_doc(r#""events":[{"timeUnixNano":"-1"}]"#),
+            &format!("{SPAN}.events[0].timeUnixNano"),
+            "out of range for uint64",
+        );
+        check_err(
+            &span_doc(r#""links":[{"spanId":"xyz0"}]"#),
+            &format!("{SPAN}.links[0].spanId"),
+            "expected 16 hex characters",
+        );
+        check_err(
+            &span_doc(r#""status":{"code":"STATUS_CODE_BAD"}"#),
+            &format!("{SPAN}.status.code"),
+            "unknown value \"STATUS_CODE_BAD\"",
+        );
+        check_err(
+            &span_doc(r#""status":"error""#),
+            &format!("{SPAN}.status"),
+            "expected an object",
+        );
+        check_err(
+            &span_doc(r#""kind":4294967296"#),
+            &format!("{SPAN}.kind"),
+            "out of range",
+        );
+        check_err(
+            &span_doc(r#""flags":4294967296"#),
+            &format!("{SPAN}.flags"),
+            "out of range for uint32",
+        );
+        check_err(
+            &span_doc(r#""attributes":[{"key":1}]"#),
+            &format!("{SPAN}.attributes[0].key"),
+            "expected a string",
+        );
+    }
+
+    #[test]
+    fn ids() {
+        // the brief's example, exactly
+        check_err(
+            &span_doc(r#""traceId":"0102030405060708090a0b0c0d0e0f1""#),
+            &format!("{SPAN}.traceId"),
+            "expected 32 hex characters, got 31",
+        );
+        check_err(
+            &span_doc(r#""spanId":"01020304050607g8""#),
+            &format!("{SPAN}.spanId"),
+            "expected 16 hex characters, got \"01020304050607g8\"",
+        );
+        check_err(
+            &span_doc(r#""parent_span_id":"zz""#),
+            &format!("{SPAN}.parentSpanId"),
+            "expected 16 hex characters",
+        );
+        check_err(
+            &span_doc(r#""traceId":16"#),
+            &format!("{SPAN}.traceId"),
+            "expected a string, got a number",
+        );
+        // case-insensitive; empty and null are absent
+        let s = one_span(
+            r#""traceId":"0102030405060708090A0B0C0D0E0F10","spanId":"abCDef0102030405","parentSpanId":"""#,
+        );
+        assert_eq!(s.trace_id, (1..=16).collect::<Vec<u8>>());
+        assert_eq!(s.span_id, [0xab, 0xcd, 0xef, 1, 2, 3, 4, 5]);
+        assert!(s.parent_span_id.is_empty());
+        assert!(one_span(r#""parentSpanId":null"#).parent_span_id.is_empty());
+        // valid hex of the wrong length or all zeros passes through for partial success
+        assert_eq!(one_span(r#""traceId":"0102""#).trace_id, [1, 2]);
+        assert_eq!(one_span(r#""spanId":"0000000000000000""#).span_id, [0; 8]);
+    }
+
+    #[test]
+    fn integers_enums_and_names() {
+        let s = one_span(
+            r#""startTimeUnixNano":"18446744073709551615","end_time_unix_nano":1544712661000000000,
+               "flags":"257","kind":"SPAN_KIND_CONSUMER","status":{"code":"STATUS_CODE_OK"},
+               "droppedAttributesCount":3,"dropped_events_count":"4","droppedLinksCount":null,
+               "events":[{"time_unix_nano":"5","name":"e","dropped_attributes_count":6}],
+               "links":[{"trace_state":"a=b","flags":7,"droppedAttributesCount":8}],
+               "trace_state":"k=v","name":"n","someNewField":{"nested":[1,2,3]}"#,
+        );
+        assert_eq!(s.start_time_unix_nano, u64::MAX);
+        assert_eq!(s.end_time_unix_nano, 1_544_712_661_000_000_000);
+        assert_eq!(
+            (s.flags, s.kind, s.status.as_ref().map(|st| st.code)),
+            (257, 5, Some(1))
+        );
+        assert_eq!(
+            (
+                s.dropped_attributes_count,
+                s.dropped_events_count,
+                s.dropped_links_count
+            ),
+            (3, 4, 0)
+        );
+        assert_eq!(
+            (
+                s.events[0].time_unix_nano,
+                s.events[0].name.as_str(),
+                s.events[0].dropped_attributes_count
+            ),
+            (5, "e", 6)
+        );
+        assert_eq!(
+            (
+                s.links[0].trace_state.as_str(),
+                s.links[0].flags,
+                s.links[0].dropped_attributes_count
+            ),
+            ("a=b", 7, 8)
+        );
+        assert_eq!((s.trace_state.as_str(), s.name.as_str()), ("k=v", "n"));
+        // numbers and numeric strings for enums; unknown numbers pass through (the span is
+        // then rejected with partial success)
+        assert_eq!(one_span(r#""kind":2"#).kind, 2);
+        assert_eq!(one_span(r#""kind":"3""#).kind, 3);
+        assert_eq!(one_span(r#""kind":9"#).kind, 9);
+        assert_eq!(
+            one_span(r#""status":{"code":2}"#).status.map(|s| s.code),
+            Some(2)
+        );
+        assert_eq!(
+            one_span(r#""status":{}"#).status,
+            Some(pb::Status::default())
+        );
+        assert_eq!(one_span("").status, None);
+        // camelCase wins when both spellings are present; a null spelling is absent
+        assert_eq!(
+            one_span(r#""traceState":"c","trace_state":"s""#).trace_state,
+            "c"
+        );
+        assert_eq!(
+            one_span(r#""traceState":null,"trace_state":"s""#).trace_state,
+            "s"
+        );
+        assert_eq!(
+            one_span(r#""trace_state":null,"traceState":"c""#).trace_state,
+            "c"
+        );
+    }
+
+    #[test]
+    fn empty_documents() {
+        assert_eq!(
+            decode_request(b"{}").unwrap(),
+            ExportTraceServiceRequest::default()
+        );
+        assert_eq!(
+            decode_request(br#"{"resourceSpans":null}"#).unwrap(),
+            ExportTraceServiceRequest::default()
+        );
+        assert_eq!(
+            decode_request(br#"{"resourceSpans":[]}"#).unwrap(),
+            ExportTraceServiceRequest::default()
+        );
+    }
 }

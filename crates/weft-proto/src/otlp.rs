@@ -16,39 +16,51 @@ use weft_model::{
     SpanId, SpanKind, Status, StatusCode, TraceId,
 };
 
-/// Spans dropped while converting a request, and why (the first few reasons).
+/// Spans dropped while converting a request, and why: the first few reasons, each naming the
+/// span by its place in the request (`resourceSpans[0].scopeSpans[1].spans[3]: traceId: ...`),
+/// then `and N more` when there were more. Empty when nothing was rejected.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rejected {
     pub count: u64,
     pub message: String,
 }
 
-const MAX_REASONS: usize = 3;
+const MAX_REASONS: u64 = 3;
 
 impl Rejected {
     fn add(&mut self, reason: String) {
         self.count += 1;
-        if self.count as usize <= MAX_REASONS {
+        if self.count <= MAX_REASONS {
             if !self.message.is_empty() {
                 self.message.push_str("; ");
             }
             self.message.push_str(&reason);
-        } else if self.count as usize == MAX_REASONS + 1 {
-            self.message.push_str("; ...");
+        }
+    }
+    fn finish(&mut self) {
+        if self.count > MAX_REASONS {
+            self.message
+                .push_str(&format!("; and {} more", self.count - MAX_REASONS));
         }
     }
 }
 
+/// Decodes an OTLP protobuf `ExportTraceServiceRequest` (a gRPC message or an OTLP/HTTP body).
 pub fn decode_request(bytes: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
     ExportTraceServiceRequest::decode(bytes).map_err(|e| DecodeError {
         message: format!("not a valid OTLP protobuf ExportTraceServiceRequest: {e}"),
     })
 }
 
+/// `b` as an OTLP protobuf `ExportTraceServiceRequest`.
 pub fn encode_request(b: &Batch) -> Vec<u8> {
     batch_to_request(b).encode_to_vec()
 }
 
+/// Converts a request to the model, validating as it goes: a span with an invalid trace or
+/// span id (wrong length or all zeros), a parent id of the wrong length, an invalid link id, or
+/// an unknown kind or status code is left out and counted in [`Rejected`]. Resources and
+/// scopes left without spans (by rejection or because they came empty) are left out too.
 pub fn batch_from_request(req: ExportTraceServiceRequest) -> (Batch, Rejected) {
     let mut rejected = Rejected::default();
     let mut out = Vec::with_capacity(req.resource_spans.len());
@@ -83,6 +95,7 @@ pub fn batch_from_request(req: ExportTraceServiceRequest) -> (Batch, Rejected) {
             });
         }
     }
+    rejected.finish();
     (
         Batch {
             resource_spans: out,
@@ -91,6 +104,7 @@ pub fn batch_from_request(req: ExportTraceServiceRequest) -> (Batch, Rejected) {
     )
 }
 
+/// The request that carries `b`; `batch_from_request` turns it back into `b` exactly.
 pub fn batch_to_request(b: &Batch) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: b
@@ -113,6 +127,7 @@ pub fn batch_to_request(b: &Batch) -> ExportTraceServiceRequest {
     }
 }
 
+/// The resource without its `schema_url`, which OTLP carries on `ResourceSpans`.
 pub fn resource_to_proto(r: &Resource) -> pb_resource::Resource {
     pb_resource::Resource {
         attributes: attributes_to_proto(&r.attributes),
@@ -129,6 +144,7 @@ pub fn resource_from_proto(r: pb_resource::Resource, schema_url: String) -> Reso
     }
 }
 
+/// The scope without its `schema_url`, which OTLP carries on `ScopeSpans`.
 pub fn scope_to_proto(s: &Scope) -> common::InstrumentationScope {
     common::InstrumentationScope {
         name: s.name.clone(),
@@ -255,11 +271,14 @@ pub fn span_to_proto(s: &Span) -> pb::Span {
     }
 }
 
-/// Converts one span; the error names the offending field (`traceId: ...`).
+/// Converts one span; the error names the offending field (`traceId: expected 16 bytes, got 3`).
+///
+/// An empty parent id means a root span; so does an all-zero one, as in the OpenTelemetry
+/// Collector (an all-zero id is its "empty" id), so such a span is kept as a root.
 pub fn span_from_proto(s: pb::Span) -> Result<Span, String> {
     let trace_id = TraceId::from_bytes(&s.trace_id).map_err(|e| format!("traceId: {e}"))?;
     let span_id = SpanId::from_bytes(&s.span_id).map_err(|e| format!("spanId: {e}"))?;
-    let parent_span_id = if s.parent_span_id.is_empty() {
+    let parent_span_id = if s.parent_span_id.is_empty() || s.parent_span_id == [0; SpanId::LEN] {
         None
     } else {
         Some(SpanId::from_bytes(&s.parent_span_id).map_err(|e| format!("parentSpanId: {e}"))?)
