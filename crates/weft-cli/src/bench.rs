@@ -436,7 +436,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     if a.query_samples > 0 && !samples.is_empty() {
         let mut h = Histogram::<u64>::new(3).expect("histogram");
         let mut rng = rand::rng();
-        let mut missing = 0;
+        let mut missing = Vec::new();
         for _ in 0..a.query_samples {
             let id = samples[rng.random_range(0..samples.len())];
             let t = Instant::now();
@@ -448,15 +448,20 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             let _ = r.bytes().await?;
             h.record(t.elapsed().as_micros().max(1) as u64)?;
             if !ok {
-                missing += 1;
+                missing.push(hex::encode(id));
             }
         }
         println!(
-            "trace by id:         p50 {:.2} ms  p99 {:.2} ms  ({} samples, {missing} not found)",
+            "trace by id:         p50 {:.2} ms  p99 {:.2} ms  ({} samples, {} not found)",
             h.value_at_quantile(0.5) as f64 / 1e3,
             h.value_at_quantile(0.99) as f64 / 1e3,
-            a.query_samples
+            a.query_samples,
+            missing.len()
         );
+        if !missing.is_empty() {
+            missing.truncate(5);
+            bail!("acknowledged traces were not found: {}", missing.join(", "));
+        }
     }
     if a.search_samples > 0 {
         let mut h = Histogram::<u64>::new(3).expect("histogram");

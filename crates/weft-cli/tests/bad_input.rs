@@ -5,6 +5,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use prost::Message;
 use serde_json::Value;
 use std::path::Path;
+use std::time::Duration;
 use weft_testkit::{fetch_trace, gzip, random_trace_id, sample_trace, Server};
 
 fn bin() -> &'static Path {
@@ -191,4 +192,88 @@ fn weft_ingest_status(body: &[u8]) -> String {
     RpcStatus::decode(body)
         .expect("google.rpc.Status body")
         .message
+}
+
+#[tokio::test]
+async fn chunked_bodies_without_content_length_are_read_with_the_same_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &["--max-request-bytes", "64KiB"]);
+    let client = reqwest::Client::new();
+    let tid = random_trace_id();
+    let body = sample_trace("chunked", &tid).encode_to_vec();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(100).map(|c| Ok(c.to_vec())).collect();
+    let r = client
+        .post(server.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(fetch_trace(&client, &server, &hex(&tid)).await.is_some());
+    // a chunked body over the cap: 413, even though no Content-Length announced it
+    let big: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..100).map(|_| Ok(vec![0x0a; 1024])).collect();
+    let r = client
+        .post(server.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(big)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+#[tokio::test]
+async fn overload_gets_429_and_resource_exhausted_with_retry_information() {
+    let dir = tempfile::tempdir().unwrap();
+    // a memory budget smaller than one request: the first is taken, the next are refused
+    let server = Server::start(
+        bin(),
+        dir.path(),
+        &["--max-memory", "100B", "--maintenance-interval", "1h"],
+    );
+    let client = reqwest::Client::new();
+    let send = || {
+        client
+            .post(server.otlp_http_url())
+            .header("content-type", "application/json")
+            .body(weft_proto::json::encode_traces_data(
+                &weft_proto::otlp::batch_from_request(sample_trace("busy", &random_trace_id())).0,
+            ))
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().contains("retry"), "{v}");
+    let mut c = TraceServiceClient::connect(server.otlp_grpc_url())
+        .await
+        .unwrap();
+    let err = c
+        .export(sample_trace("busy", &random_trace_id()))
+        .await
+        .expect_err("overloaded");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    use tonic_types::StatusExt;
+    let retry = err
+        .get_details_retry_info()
+        .expect("google.rpc.RetryInfo detail");
+    assert_eq!(retry.retry_delay, Some(Duration::from_secs(1)));
+    // a cut frees memory; writes are accepted again
+    assert_eq!(
+        client
+            .post(server.api("/api/v1/admin/flush"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(send().await.unwrap().status(), 200);
 }

@@ -106,8 +106,36 @@ async fn acknowledged_spans_survive_sigkill_exactly_once() {
         "the load did not build up: {requests} requests"
     );
 
+    // and the crash tore the WAL: garbage after the last whole frame of the newest segment
+    let newest = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .expect("a WAL segment");
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&newest)
+            .unwrap();
+        f.write_all(&[0x30, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3])
+            .unwrap();
+    }
+
     let server = Server::start(bin(), dir.path(), &flags);
     let client = reqwest::Client::new();
+    let m = client
+        .get(server.api("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("weft_store_wal_corrupt_frames_total 1"),
+        "the torn tail must be reported: {m}"
+    );
     let mut checked = 0;
     for (tid, spans) in &acked {
         let got = fetch_trace(&client, &server, tid)

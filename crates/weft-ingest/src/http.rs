@@ -88,12 +88,14 @@ pub async fn read_body(
         None => false,
         Some(e) if e.is_empty() || e == "identity" => false,
         Some(e) if e == "gzip" => true,
-        Some(e) => return Err(IngestError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!(
+        Some(e) => {
+            return Err(IngestError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
                 "unsupported content encoding {e:?}: send the body uncompressed or gzip-compressed"
             ),
-        )),
+            ))
+        }
     };
     let too_large = || {
         IngestError::new(

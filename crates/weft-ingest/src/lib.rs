@@ -138,8 +138,9 @@ impl Receiver {
             .map_err(|_| {
                 IngestError::too_many_requests(
                     format!(
-                        "more than {} bytes of requests are being processed",
-                        self.limits.max_inflight_bytes
+                        "more than {} bytes of requests are being processed; retry after {}s",
+                        self.limits.max_inflight_bytes,
+                        self.limits.retry_after.as_secs_f64().ceil()
                     ),
                     self.limits.retry_after,
                 )
@@ -169,9 +170,13 @@ impl Receiver {
             })
             .await
             .map_err(|e| match e {
-                StoreError::Overloaded(m) => {
-                    IngestError::too_many_requests(m, self.limits.retry_after)
-                }
+                StoreError::Overloaded(m) => IngestError::too_many_requests(
+                    format!(
+                        "weft is overloaded ({m}); retry after {}s",
+                        self.limits.retry_after.as_secs_f64().ceil()
+                    ),
+                    self.limits.retry_after,
+                ),
                 StoreError::ShuttingDown => IngestError::unavailable(
                     "weft is shutting down; retry against another instance or later".into(),
                     self.limits.retry_after,

@@ -121,6 +121,9 @@ struct Shared {
     counters: Counters,
     shutdown: AtomicBool,
     block_seq: AtomicU64,
+    /// Serializes cuts, compactions and retention (the maintenance thread and the admin API
+    /// may both ask for them).
+    maintenance: Mutex<()>,
 }
 
 /// The embedded store. Cheap to clone; the last clone's drop does not stop the threads:
@@ -230,6 +233,7 @@ impl EmbeddedStore {
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             block_seq: AtomicU64::new(0),
+            maintenance: Mutex::new(()),
             opts,
         });
         shared
@@ -516,6 +520,7 @@ fn new_block_id(shared: &Shared) -> String {
 
 /// Cuts the head into a level-0 block. Returns whether a block was written.
 fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>) -> Result<bool> {
+    let _one_at_a_time = shared.maintenance.lock();
     if shared.head.read().len() == 0 && shared.sealed.read().is_empty() {
         return Ok(false);
     }
@@ -557,6 +562,7 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>) -> Result<bool> {
 }
 
 fn compact_once(shared: &Shared) -> Result<bool> {
+    let _one_at_a_time = shared.maintenance.lock();
     let fan_in = shared.opts.compaction_fan_in.max(2);
     let candidates: Vec<Arc<Block>> = {
         let blocks = shared.blocks.read();
@@ -630,6 +636,7 @@ fn compact_once(shared: &Shared) -> Result<bool> {
 }
 
 fn apply_retention(shared: &Shared) -> Result<usize> {
+    let _one_at_a_time = shared.maintenance.lock();
     let cutoff = now_nanos().saturating_sub(shared.opts.retention.as_nanos() as u64);
     let mut doomed: Vec<Arc<Block>> = shared
         .blocks
