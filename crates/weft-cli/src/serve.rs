@@ -35,7 +35,7 @@ pub struct ServeArgs {
     /// WAL durability: "always" (fsync each group commit before acknowledging) or "never" [default: always]
     #[arg(long, env = "WEFT_WAL_FSYNC")]
     wal_fsync: Option<String>,
-    /// Cut the in-memory head into a block at this many spans [default: 1000000]
+    /// Cut the in-memory head into a block at this many spans [default: 250000]
     #[arg(long, env = "WEFT_BLOCK_MAX_SPANS")]
     block_max_spans: Option<usize>,
     /// ...or when it is this old [default: 2m]

@@ -227,6 +227,26 @@ pub fn attributes_from_proto(a: Vec<common::KeyValue>) -> Vec<KeyValue> {
         .collect()
 }
 
+pub fn event_to_proto(e: &Event) -> pb::span::Event {
+    pb::span::Event {
+        time_unix_nano: e.time_unix_nano,
+        name: e.name.clone(),
+        attributes: attributes_to_proto(&e.attributes),
+        dropped_attributes_count: e.dropped_attributes_count,
+    }
+}
+
+pub fn link_to_proto(l: &Link) -> pb::span::Link {
+    pb::span::Link {
+        trace_id: l.trace_id.0.to_vec(),
+        span_id: l.span_id.0.to_vec(),
+        trace_state: l.trace_state.clone(),
+        attributes: attributes_to_proto(&l.attributes),
+        dropped_attributes_count: l.dropped_attributes_count,
+        flags: l.flags,
+    }
+}
+
 pub fn span_to_proto(s: &Span) -> pb::Span {
     pb::Span {
         trace_id: s.trace_id.0.to_vec(),
@@ -240,29 +260,9 @@ pub fn span_to_proto(s: &Span) -> pb::Span {
         end_time_unix_nano: s.end_time_unix_nano,
         attributes: attributes_to_proto(&s.attributes),
         dropped_attributes_count: s.dropped_attributes_count,
-        events: s
-            .events
-            .iter()
-            .map(|e| pb::span::Event {
-                time_unix_nano: e.time_unix_nano,
-                name: e.name.clone(),
-                attributes: attributes_to_proto(&e.attributes),
-                dropped_attributes_count: e.dropped_attributes_count,
-            })
-            .collect(),
+        events: s.events.iter().map(event_to_proto).collect(),
         dropped_events_count: s.dropped_events_count,
-        links: s
-            .links
-            .iter()
-            .map(|l| pb::span::Link {
-                trace_id: l.trace_id.0.to_vec(),
-                span_id: l.span_id.0.to_vec(),
-                trace_state: l.trace_state.clone(),
-                attributes: attributes_to_proto(&l.attributes),
-                dropped_attributes_count: l.dropped_attributes_count,
-                flags: l.flags,
-            })
-            .collect(),
+        links: s.links.iter().map(link_to_proto).collect(),
         dropped_links_count: s.dropped_links_count,
         status: (s.status != Status::default()).then(|| pb::Status {
             code: s.status.code as i32,

@@ -13,10 +13,11 @@
 //! read those cells; the fields searches filter on are plain columns.
 
 use crate::bloom::Bloom;
-use crate::{attribute_term, Result, SearchQuery, SpanFacts, StoreError};
+use crate::pread::PreadFile;
+use crate::{terms, Result, SearchQuery, StoreError};
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder, Int64Builder, ListBuilder,
-    StringBuilder, StringDictionaryBuilder, UInt64Builder,
+    BinaryBuilder, BinaryDictionaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder,
+    Int64Builder, ListBuilder, StringBuilder, StringDictionaryBuilder, UInt64Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
@@ -76,7 +77,7 @@ mod col {
     pub const SPAN_ID: &str = "span_id";
     pub const PARENT_SPAN_ID: &str = "parent_span_id";
     pub const START: &str = "start_unix_nano";
-    pub const END: &str = "end_unix_nano";
+    pub const DURATION: &str = "duration_nano";
     pub const SERVICE: &str = "service_name";
     pub const NAME: &str = "name";
     pub const KIND: &str = "kind";
@@ -92,29 +93,35 @@ fn dict() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
+fn bin_dict() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Binary))
+}
+
 pub fn spans_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new(col::TRACE_ID, DataType::FixedSizeBinary(16), false),
         Field::new(col::SPAN_ID, DataType::FixedSizeBinary(8), false),
         Field::new(col::PARENT_SPAN_ID, DataType::FixedSizeBinary(8), true),
         Field::new(col::START, DataType::Int64, false),
-        Field::new(col::END, DataType::Int64, false),
+        // end - start, signed (so an end before the start survives)
+        Field::new(col::DURATION, DataType::Int64, false),
         Field::new(col::SERVICE, dict(), false),
         Field::new(col::NAME, dict(), false),
         Field::new(col::KIND, DataType::Int32, false),
         Field::new(col::STATUS_CODE, DataType::Int32, false),
         Field::new(col::STATUS_MESSAGE, DataType::Utf8, false),
         // OTLP protobuf `ResourceSpans` without spans: the resource and its schema url
-        Field::new(col::RESOURCE, DataType::Binary, false),
+        Field::new(col::RESOURCE, bin_dict(), false),
         // OTLP protobuf `ScopeSpans` without spans: the scope and its schema url
-        Field::new(col::SCOPE, DataType::Binary, false),
-        // OTLP protobuf `Span` holding what the columns above do not: attributes, events,
-        // links, trace state, flags, dropped counts
+        Field::new(col::SCOPE, bin_dict(), false),
+        // OTLP protobuf `Span` holding what the other columns do not: events, links, trace
+        // state, flags, dropped counts, and the attributes only when one is not scalar
         Field::new(col::DETAIL, DataType::Binary, false),
-        // `key=value` for every scalar span and resource attribute: what attribute search reads
+        // the span's scalar attributes as typed terms (see `terms`): their stored form when
+        // `detail` has no attributes, and what attribute search reads
         Field::new(
             col::ATTRS,
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            DataType::List(Arc::new(Field::new("item", dict(), true))),
             false,
         ),
     ]))
@@ -152,13 +159,28 @@ fn corrupt(path: &Path, message: impl Into<String>) -> StoreError {
     }
 }
 
-fn writer_props(sorted: bool) -> WriterProperties {
+/// zstd level by block level: fast for the blocks cut from the head (the cut must keep up
+/// with ingest), stronger when compaction rewrites them in the background.
+fn zstd_level(block_level: u32) -> i32 {
+    if block_level == 0 {
+        1
+    } else {
+        9
+    }
+}
+
+fn writer_props(sorted: bool, block_level: u32) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
+            ZstdLevel::try_new(zstd_level(block_level)).expect("valid level"),
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
+        // min/max of blobs serve no query: skip computing them
+        .set_column_statistics_enabled(ColumnPath::from(col::DETAIL), EnabledStatistics::None)
+        .set_column_statistics_enabled(ColumnPath::from(col::RESOURCE), EnabledStatistics::None)
+        .set_column_statistics_enabled(ColumnPath::from(col::SCOPE), EnabledStatistics::None)
+        .set_column_statistics_enabled(ColumnPath::from(col::SPAN_ID), EnabledStatistics::None)
         .set_column_dictionary_enabled(ColumnPath::from(col::DETAIL), false)
         .set_column_dictionary_enabled(ColumnPath::from(col::SPAN_ID), false)
         .set_column_dictionary_enabled(ColumnPath::from(col::TRACE_ID), false);
@@ -226,10 +248,17 @@ pub fn write_block(
         meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start_time_unix_nano);
         meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start_time_unix_nano);
         meta.max_end_unix_nano = meta.max_end_unix_nano.max(s.end_time_unix_nano);
-        meta.operations
-            .entry(fs.resource.service_name().to_string())
-            .or_default()
-            .insert((s.name.clone(), s.kind as i32));
+        let svc = fs.resource.service_name();
+        let op_known = meta
+            .operations
+            .get(svc)
+            .is_some_and(|ops| ops.iter().any(|(n, k)| *k == s.kind as i32 && *n == s.name));
+        if !op_known {
+            meta.operations
+                .entry(svc.to_string())
+                .or_default()
+                .insert((s.name.clone(), s.kind as i32));
+        }
         match summaries.last_mut() {
             Some(last) if last.trace_id == s.trace_id => last.add_span(fs),
             _ => {
@@ -250,14 +279,14 @@ pub fn write_block(
     write_parquet(
         &spans_path,
         spans_schema(),
-        true,
+        writer_props(true, level),
         spans.chunks(ROW_GROUP_ROWS).map(spans_batch),
     )?;
     let summary_path = tmp.join(SUMMARY_FILE);
     write_parquet(
         &summary_path,
         summary_schema(),
-        true,
+        writer_props(true, level),
         summaries.chunks(ROW_GROUP_ROWS).map(summary_batch),
     )?;
     let bloom_path = tmp.join(BLOOM_FILE);
@@ -286,12 +315,11 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
 fn write_parquet(
     path: &Path,
     schema: SchemaRef,
-    sorted: bool,
+    props: WriterProperties,
     batches: impl Iterator<Item = RecordBatch>,
 ) -> Result<()> {
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
-    let mut w = ArrowWriter::try_new(file, schema, Some(writer_props(sorted)))
-        .map_err(|e| pq_err(path, e))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| pq_err(path, e))?;
     for b in batches {
         w.write(&b).map_err(|e| pq_err(path, e))?;
         // one row group per batch keeps row groups aligned with ROW_GROUP_ROWS
@@ -307,17 +335,17 @@ fn spans_batch(spans: &[&FlatSpan]) -> RecordBatch {
     let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
     let mut parent = FixedSizeBinaryBuilder::with_capacity(n, 8);
     let mut start = Int64Builder::with_capacity(n);
-    let mut end = Int64Builder::with_capacity(n);
+    let mut duration = Int64Builder::with_capacity(n);
     let mut service = StringDictionaryBuilder::<Int32Type>::new();
     let mut name = StringDictionaryBuilder::<Int32Type>::new();
     let mut kind = Int32Builder::with_capacity(n);
     let mut status_code = Int32Builder::with_capacity(n);
     let mut status_message = StringBuilder::new();
-    let mut resource = BinaryBuilder::new();
-    let mut scope = BinaryBuilder::new();
+    let mut resource = BinaryDictionaryBuilder::<Int32Type>::new();
+    let mut scope = BinaryDictionaryBuilder::<Int32Type>::new();
     let mut detail = BinaryBuilder::new();
-    let mut attrs = ListBuilder::new(StringBuilder::new());
-    let mut res_cache: HashMap<*const Resource, (Vec<u8>, Vec<String>)> = HashMap::new();
+    let mut attrs = ListBuilder::new(StringDictionaryBuilder::<Int32Type>::new());
+    let mut res_cache: HashMap<*const Resource, Vec<u8>> = HashMap::new();
     let mut scope_cache: HashMap<*const Scope, Vec<u8>> = HashMap::new();
     for fs in spans {
         let s = &fs.span;
@@ -328,29 +356,22 @@ fn spans_batch(spans: &[&FlatSpan]) -> RecordBatch {
             None => parent.append_null(),
         }
         start.append_value(s.start_time_unix_nano as i64);
-        end.append_value(s.end_time_unix_nano as i64);
+        duration.append_value(s.end_time_unix_nano.wrapping_sub(s.start_time_unix_nano) as i64);
         service.append_value(fs.resource.service_name());
         name.append_value(&s.name);
         kind.append_value(s.kind as i32);
         status_code.append_value(s.status.code as i32);
         status_message.append_value(&s.status.message);
-        let (res_bytes, res_terms) =
-            res_cache
-                .entry(Arc::as_ptr(&fs.resource))
-                .or_insert_with(|| {
-                    let rs = pb::ResourceSpans {
-                        resource: Some(otlp::resource_to_proto(&fs.resource)),
-                        scope_spans: vec![],
-                        schema_url: fs.resource.schema_url.clone(),
-                    };
-                    let terms = fs
-                        .resource
-                        .attributes
-                        .iter()
-                        .filter_map(|kv| attribute_term(&kv.key, &kv.value))
-                        .collect();
-                    (rs.encode_to_vec(), terms)
-                });
+        let res_bytes = res_cache
+            .entry(Arc::as_ptr(&fs.resource))
+            .or_insert_with(|| {
+                pb::ResourceSpans {
+                    resource: Some(otlp::resource_to_proto(&fs.resource)),
+                    scope_spans: vec![],
+                    schema_url: fs.resource.schema_url.clone(),
+                }
+                .encode_to_vec()
+            });
         resource.append_value(&*res_bytes);
         let scope_bytes = scope_cache
             .entry(Arc::as_ptr(&fs.scope))
@@ -363,23 +384,22 @@ fn spans_batch(spans: &[&FlatSpan]) -> RecordBatch {
                 .encode_to_vec()
             });
         scope.append_value(&*scope_bytes);
-        detail.append_value(detail_bytes(s));
+        let mut all_terms = true;
         for kv in &s.attributes {
-            if let Some(t) = attribute_term(&kv.key, &kv.value) {
-                attrs.values().append_value(t);
+            match terms::term(&kv.key, &kv.value) {
+                Some(t) => attrs.values().append_value(t),
+                None => all_terms = false,
             }
         }
-        for t in res_terms.iter() {
-            attrs.values().append_value(t);
-        }
         attrs.append(true);
+        detail.append_value(detail_bytes(s, !all_terms));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(trace_id.finish()),
         Arc::new(span_id.finish()),
         Arc::new(parent.finish()),
         Arc::new(start.finish()),
-        Arc::new(end.finish()),
+        Arc::new(duration.finish()),
         Arc::new(service.finish()),
         Arc::new(name.finish()),
         Arc::new(kind.finish()),
@@ -393,22 +413,25 @@ fn spans_batch(spans: &[&FlatSpan]) -> RecordBatch {
     RecordBatch::try_new(spans_schema(), columns).expect("columns match the schema")
 }
 
-/// The span's OTLP encoding without the fields that have columns of their own.
-fn detail_bytes(s: &Span) -> Vec<u8> {
-    let mut p = otlp::span_to_proto(&Span {
-        attributes: s.attributes.clone(),
-        events: s.events.clone(),
-        links: s.links.clone(),
+/// The span's OTLP encoding without the fields that have columns of their own; with the
+/// attributes only when the terms cannot hold them all.
+fn detail_bytes(s: &Span, with_attributes: bool) -> Vec<u8> {
+    pb::Span {
         trace_state: s.trace_state.clone(),
         flags: s.flags,
+        attributes: if with_attributes {
+            otlp::attributes_to_proto(&s.attributes)
+        } else {
+            Vec::new()
+        },
         dropped_attributes_count: s.dropped_attributes_count,
+        events: s.events.iter().map(otlp::event_to_proto).collect(),
         dropped_events_count: s.dropped_events_count,
+        links: s.links.iter().map(otlp::link_to_proto).collect(),
         dropped_links_count: s.dropped_links_count,
         ..Default::default()
-    });
-    p.trace_id.clear();
-    p.span_id.clear();
-    p.encode_to_vec()
+    }
+    .encode_to_vec()
 }
 
 fn summary_batch(rows: &[TraceSummary]) -> RecordBatch {
@@ -454,8 +477,8 @@ fn summary_batch(rows: &[TraceSummary]) -> RecordBatch {
 /// handles opened once (so a block deleted by compaction stays readable to queries in flight).
 pub struct Block {
     pub dir: PathBuf,
-    spans_file: File,
-    summary_file: File,
+    spans_file: PreadFile,
+    summary_file: PreadFile,
     pub meta: BlockMeta,
     bloom: Bloom,
     spans_meta: ArrowReaderMetadata,
@@ -483,11 +506,13 @@ impl Block {
             .ok_or_else(|| corrupt(&bloom_path, "bad bloom filter"))?;
         let spans_path = dir.join(SPANS_FILE);
         let file = File::open(&spans_path).map_err(|e| StoreError::io(&spans_path, e))?;
+        let file = PreadFile::new(file).map_err(|e| StoreError::io(&spans_path, e))?;
         let spans_meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| pq_err(&spans_path, e))?;
         let summary_path = dir.join(SUMMARY_FILE);
-        let summary_file =
-            File::open(&summary_path).map_err(|e| StoreError::io(&summary_path, e))?;
+        let summary_file = File::open(&summary_path)
+            .and_then(PreadFile::new)
+            .map_err(|e| StoreError::io(&summary_path, e))?;
         Ok(Block {
             dir: dir.to_path_buf(),
             spans_file: file,
@@ -509,10 +534,7 @@ impl Block {
         row_groups: Option<Vec<usize>>,
     ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
         let path = self.dir.join(SPANS_FILE);
-        let file = self
-            .spans_file
-            .try_clone()
-            .map_err(|e| StoreError::io(&path, e))?;
+        let file = self.spans_file.clone();
         let mut b =
             ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.spans_meta.clone())
                 .with_batch_size(ROW_GROUP_ROWS);
@@ -596,66 +618,75 @@ impl Block {
             return Ok(());
         }
         if let Some(svc) = &q.service {
-            if !self.meta.operations.contains_key(svc) {
+            let Some(ops) = self.meta.operations.get(svc) else {
                 return Ok(());
-            }
-            if let Some(name) = &q.span_name {
-                if !self.meta.operations[svc].iter().any(|(n, _)| n == name) {
-                    return Ok(());
-                }
+            };
+            if q.span_name
+                .as_ref()
+                .is_some_and(|name| !ops.iter().any(|(n, _)| n == name))
+            {
+                return Ok(());
             }
         }
         let mut cols = vec![
             col::TRACE_ID,
             col::START,
-            col::END,
+            col::DURATION,
             col::SERVICE,
             col::NAME,
             col::STATUS_CODE,
         ];
         if !q.attributes.is_empty() {
+            cols.push(col::RESOURCE);
             cols.push(col::ATTRS);
         }
         let groups = self.row_groups_in_time(q);
-        let terms: Vec<String> = q
+        let wanted: Vec<[String; 4]> = q
             .attributes
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| terms::query_terms(k, v))
             .collect();
         for batch in self.reader(Some(&cols), Some(groups))? {
             let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
             let ids = batch.column(0).as_fixed_size_binary();
             let start = batch.column(1).as_primitive::<Int64Type>();
-            let end = batch.column(2).as_primitive::<Int64Type>();
+            let dur = batch.column(2).as_primitive::<Int64Type>();
             let svc = batch.column(3).as_dictionary::<Int32Type>();
             let name = batch.column(4).as_dictionary::<Int32Type>();
             let status = batch.column(5).as_primitive::<Int32Type>();
-            let svc_values = svc.values().as_string::<i32>();
-            let name_values = name.values().as_string::<i32>();
-            let attrs = (!terms.is_empty()).then(|| batch.column(6).as_list::<i32>());
+            // equality on dictionary columns: decide once per dictionary value, then compare keys
+            let svc_ok = dict_matches(svc.values().as_string::<i32>(), q.service.as_deref());
+            let name_ok = dict_matches(name.values().as_string::<i32>(), q.span_name.as_deref());
+            let attr_filter = if wanted.is_empty() {
+                None
+            } else {
+                Some(AttrFilter::new(
+                    q,
+                    &wanted,
+                    batch.column(6),
+                    batch.column(7),
+                )?)
+            };
             let mut last: Option<&[u8]> = None;
             for row in 0..batch.num_rows() {
                 let tid = ids.value(row);
                 if last == Some(tid) {
                     continue; // this trace already matched
                 }
-                let facts = SpanFacts {
-                    service: svc_values.value(svc.keys().value(row) as usize),
-                    name: name_values.value(name.keys().value(row) as usize),
-                    start: start.value(row) as u64,
-                    duration: (end.value(row) as u64).saturating_sub(start.value(row) as u64),
-                    error: status.value(row) == StatusCode::Error as i32,
-                };
-                if !q.matches_facts(&facts) {
+                if !svc_ok[svc.keys().value(row) as usize]
+                    || !name_ok[name.keys().value(row) as usize]
+                {
                     continue;
                 }
-                if let Some(attrs) = attrs {
-                    let list = attrs.value(row);
-                    let list = list.as_string::<i32>();
-                    if !terms
-                        .iter()
-                        .all(|t| list.iter().any(|v| v == Some(t.as_str())))
-                    {
+                if !q.matches_numbers(
+                    start.value(row) as u64,
+                    dur.value(row).max(0) as u64,
+                    status.value(row) == StatusCode::Error as i32,
+                ) {
+                    continue;
+                }
+                if let Some(f) = &attr_filter {
+                    if !f.row_matches(row) {
                         continue;
                     }
                 }
@@ -707,10 +738,7 @@ impl Block {
 
     fn load_summaries(&self) -> Result<Vec<TraceSummary>> {
         let path = self.dir.join(SUMMARY_FILE);
-        let file = self
-            .summary_file
-            .try_clone()
-            .map_err(|e| StoreError::io(&path, e))?;
+        let file = self.summary_file.clone();
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| pq_err(&path, e))?
             .with_batch_size(ROW_GROUP_ROWS)
@@ -784,7 +812,7 @@ impl Decoder {
         let span_ids = b.column(1).as_fixed_size_binary();
         let parents = b.column(2).as_fixed_size_binary();
         let start = b.column(3).as_primitive::<Int64Type>().value(row) as u64;
-        let end = b.column(4).as_primitive::<Int64Type>().value(row) as u64;
+        let duration = b.column(4).as_primitive::<Int64Type>().value(row) as u64;
         let name = b.column(6).as_dictionary::<Int32Type>();
         let name = name
             .values()
@@ -793,8 +821,8 @@ impl Decoder {
         let kind = b.column(7).as_primitive::<Int32Type>().value(row);
         let code = b.column(8).as_primitive::<Int32Type>().value(row);
         let message = b.column(9).as_string::<i32>().value(row);
-        let res = b.column(10).as_binary::<i32>().value(row);
-        let scope = b.column(11).as_binary::<i32>().value(row);
+        let res = dict_binary(b.column(10), row);
+        let scope = dict_binary(b.column(11), row);
         let detail = b.column(12).as_binary::<i32>().value(row);
 
         let resource = match self.resources.get(res) {
@@ -833,16 +861,136 @@ impl Decoder {
         p.name = name.to_string();
         p.kind = kind;
         p.start_time_unix_nano = start;
-        p.end_time_unix_nano = end;
+        p.end_time_unix_nano = start.wrapping_add(duration);
         p.status = (code != 0 || !message.is_empty()).then(|| pb::Status {
             code,
             message: message.to_string(),
         });
-        let span = otlp::span_from_proto(p)?;
+        let mut span = otlp::span_from_proto(p)?;
+        if span.attributes.is_empty() {
+            let list = b.column(13).as_list::<i32>().value(row);
+            span.attributes = list_strings(&list)
+                .map(|t| terms::parse(&t).ok_or_else(|| format!("bad attribute term {t:?}")))
+                .collect::<std::result::Result<_, _>>()?;
+        }
         Ok(FlatSpan {
             resource,
             scope,
             span,
         })
+    }
+}
+
+/// For each dictionary value: whether it equals `want` (every value when `want` is `None`).
+fn dict_matches(values: &arrow_array::StringArray, want: Option<&str>) -> Vec<bool> {
+    (0..values.len())
+        .map(|i| want.is_none_or(|w| values.value(i) == w))
+        .collect()
+}
+
+/// Decides per row whether every attribute condition holds, on the span's terms or on its
+/// resource. Conditions are decided once per dictionary value (distinct resources, distinct
+/// terms); rows then only compare integer keys.
+struct AttrFilter<'a> {
+    res_keys: &'a arrow_array::Int32Array,
+    /// `[condition][resource dictionary index]`
+    resource_ok: Vec<Vec<bool>>,
+    offsets: &'a [i32],
+    terms: Terms<'a>,
+}
+
+enum Terms<'a> {
+    /// `[condition][term dictionary index]`
+    Dict(&'a arrow_array::Int32Array, Vec<Vec<bool>>),
+    Plain(&'a arrow_array::StringArray, &'a [[String; 4]]),
+}
+
+impl<'a> AttrFilter<'a> {
+    fn new(
+        q: &SearchQuery,
+        wanted: &'a [[String; 4]],
+        res_col: &'a ArrayRef,
+        attrs_col: &'a ArrayRef,
+    ) -> Result<AttrFilter<'a>> {
+        let res = res_col.as_dictionary::<Int32Type>();
+        let res_values = res.values().as_binary::<i32>();
+        let mut resource_ok = vec![vec![false; res_values.len()]; wanted.len()];
+        for i in 0..res_values.len() {
+            let rs = pb::ResourceSpans::decode(res_values.value(i)).map_err(|e| {
+                StoreError::Corrupt {
+                    path: "resource column".into(),
+                    message: e.to_string(),
+                }
+            })?;
+            let attrs = otlp::attributes_from_proto(rs.resource.unwrap_or_default().attributes);
+            for (c, (k, v)) in q.attributes.iter().enumerate() {
+                resource_ok[c][i] = attrs
+                    .iter()
+                    .any(|kv| kv.key == *k && terms::value_matches(&kv.value, v));
+            }
+        }
+        let list = attrs_col.as_list::<i32>();
+        let values = list.values();
+        let terms = match values.data_type() {
+            DataType::Dictionary(_, _) => {
+                let d = values.as_dictionary::<Int32Type>();
+                let dv = d.values().as_string::<i32>();
+                let ok = wanted
+                    .iter()
+                    .map(|w| {
+                        (0..dv.len())
+                            .map(|j| w.iter().any(|t| t == dv.value(j)))
+                            .collect()
+                    })
+                    .collect();
+                Terms::Dict(d.keys(), ok)
+            }
+            _ => Terms::Plain(values.as_string::<i32>(), wanted),
+        };
+        Ok(AttrFilter {
+            res_keys: res.keys(),
+            resource_ok,
+            offsets: list.value_offsets(),
+            terms,
+        })
+    }
+
+    fn row_matches(&self, row: usize) -> bool {
+        let rk = self.res_keys.value(row) as usize;
+        let (a, b) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
+        (0..self.resource_ok.len()).all(|c| {
+            self.resource_ok[c][rk]
+                || match &self.terms {
+                    Terms::Dict(keys, ok) => (a..b).any(|i| ok[c][keys.value(i) as usize]),
+                    Terms::Plain(strs, wanted) => {
+                        (a..b).any(|i| wanted[c].iter().any(|t| t == strs.value(i)))
+                    }
+                }
+        })
+    }
+}
+
+/// The bytes of row `row` of a `Dictionary<Int32, Binary>` column.
+fn dict_binary(col: &ArrayRef, row: usize) -> &[u8] {
+    let d = col.as_dictionary::<Int32Type>();
+    d.values()
+        .as_binary::<i32>()
+        .value(d.keys().value(row) as usize)
+}
+
+/// The strings of a list cell, whether the reader kept the dictionary or not.
+fn list_strings(list: &ArrayRef) -> Box<dyn Iterator<Item = String> + '_> {
+    match list.data_type() {
+        DataType::Dictionary(_, _) => {
+            let d = list.as_dictionary::<Int32Type>();
+            let values = d.values().as_string::<i32>();
+            Box::new(
+                d.keys()
+                    .iter()
+                    .flatten()
+                    .map(move |k| values.value(k as usize).to_string()),
+            )
+        }
+        _ => Box::new(list.as_string::<i32>().iter().flatten().map(str::to_string)),
     }
 }

@@ -1,7 +1,8 @@
 //! The embedded storage engine.
 //!
-//! Threads: one WAL writer (group commit, then apply to the head, in order) and one
-//! maintenance thread (cut the head into a block, compact, apply retention). Readers take
+//! Threads: the WAL writer (group commit, then apply to the head, in order), the cutter (cut
+//! the head into a block) and the compactor (retention, compaction). Cuts never wait for a
+//! compaction, so a long merge cannot stall ingest. Readers take
 //! the in-memory parts under locks in the fixed order `sealed` → `head`, the same order the
 //! writer takes them when it swaps the head out, so a span is always visible in one place.
 
@@ -64,7 +65,7 @@ pub struct StoreOptions {
     pub compaction_fan_in: usize,
     /// Never build a block larger than this by compaction.
     pub compaction_max_spans: usize,
-    /// How often the maintenance thread looks for work.
+    /// How often compaction and retention run (cuts are checked at least every 200 ms).
     pub maintenance_interval: Duration,
 }
 
@@ -73,13 +74,13 @@ impl StoreOptions {
         StoreOptions {
             data_dir: data_dir.into(),
             fsync: FsyncPolicy::Always,
-            block_max_spans: 1_000_000,
+            block_max_spans: 250_000,
             block_max_age: Duration::from_secs(120),
             max_memory_bytes: 2 << 30,
             retention: Duration::from_secs(7 * 24 * 3600),
             max_disk_bytes: None,
             compaction_fan_in: 4,
-            compaction_max_spans: 8_000_000,
+            compaction_max_spans: 1_000_000,
             maintenance_interval: Duration::from_secs(1),
         }
     }
@@ -121,8 +122,10 @@ struct Shared {
     counters: Counters,
     shutdown: AtomicBool,
     block_seq: AtomicU64,
-    /// Serializes cuts, compactions and retention (the maintenance thread and the admin API
-    /// may both ask for them).
+    /// Serializes cuts (the cutter thread and the admin API may both ask for one).
+    cut_lock: Mutex<()>,
+    /// Serializes compaction and retention, which both replace or delete blocks. Cuts only
+    /// add blocks, so they never wait for a compaction.
     maintenance: Mutex<()>,
 }
 
@@ -233,6 +236,7 @@ impl EmbeddedStore {
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             block_seq: AtomicU64::new(0),
+            cut_lock: Mutex::new(()),
             maintenance: Mutex::new(()),
             opts,
         });
@@ -257,9 +261,18 @@ impl EmbeddedStore {
             let tx = wal_tx.clone();
             threads.push(
                 std::thread::Builder::new()
-                    .name("weft-maintenance".into())
-                    .spawn(move || maintenance(shared, tx))
-                    .map_err(|e| StoreError::io("maintenance thread", e))?,
+                    .name("weft-cutter".into())
+                    .spawn(move || cutter(shared, tx))
+                    .map_err(|e| StoreError::io("cutter thread", e))?,
+            );
+        }
+        {
+            let shared = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("weft-compactor".into())
+                    .spawn(move || compactor(shared))
+                    .map_err(|e| StoreError::io("compactor thread", e))?,
             );
         }
         Ok((
@@ -520,7 +533,7 @@ fn new_block_id(shared: &Shared) -> String {
 
 /// Cuts the head into a level-0 block. Returns whether a block was written.
 fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>) -> Result<bool> {
-    let _one_at_a_time = shared.maintenance.lock();
+    let _one_at_a_time = shared.cut_lock.lock();
     if shared.head.read().len() == 0 && shared.sealed.read().is_empty() {
         return Ok(false);
     }
@@ -681,36 +694,55 @@ fn apply_retention(shared: &Shared) -> Result<usize> {
     Ok(doomed.len())
 }
 
-fn maintenance(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
-    let mut last_retention = Instant::now();
-    while !shared.shutdown.load(Ordering::SeqCst) {
-        std::thread::sleep(
-            shared
-                .opts
-                .maintenance_interval
-                .min(Duration::from_millis(200)),
-        );
+/// Sleeps up to `d`, waking early at shutdown; returns whether to go on.
+fn pause(shared: &Shared, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    }
+    !shared.shutdown.load(Ordering::SeqCst)
+}
+
+/// Cuts the head into a block when it is big or old enough.
+fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
+    while pause(
+        &shared,
+        shared
+            .opts
+            .maintenance_interval
+            .min(Duration::from_millis(200)),
+    ) {
         let due = {
             let head = shared.head.read();
             head.len() >= shared.opts.block_max_spans
                 || (head.len() > 0 && head.created.elapsed() >= shared.opts.block_max_age)
         } || !shared.sealed.read().is_empty();
-        if shared.shutdown.load(Ordering::SeqCst) {
-            break;
-        }
         if due {
             if let Err(e) = cut_head(&shared, &wal_tx) {
                 tracing::error!(error = %e, "cutting the head into a block failed; will retry");
             }
         }
-        if last_retention.elapsed() >= shared.opts.maintenance_interval {
-            last_retention = Instant::now();
-            if let Err(e) = apply_retention(&shared) {
-                tracing::error!(error = %e, "retention failed; will retry");
-            }
+    }
+}
+
+/// Applies retention and compacts, every maintenance interval.
+fn compactor(shared: Arc<Shared>) {
+    while pause(&shared, shared.opts.maintenance_interval) {
+        if let Err(e) = apply_retention(&shared) {
+            tracing::error!(error = %e, "retention failed; will retry");
+        }
+        // merge while there is work, yielding between rounds
+        loop {
             match compact_once(&shared) {
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "compaction failed; will retry"),
+                Ok(true) if !shared.shutdown.load(Ordering::SeqCst) => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "compaction failed; will retry");
+                    break;
+                }
             }
         }
     }

@@ -1,9 +1,10 @@
 //! The head block: every span acknowledged since the last cut, in memory, indexed by trace.
 
+use crate::terms::value_matches;
 use crate::{SearchQuery, SpanFacts};
 use std::collections::HashMap;
 use std::time::Instant;
-use weft_model::{AnyValue, Batch, FlatSpan, KeyValue, TraceId, TraceSummary};
+use weft_model::{Batch, FlatSpan, KeyValue, TraceId, TraceSummary};
 
 pub(crate) struct Head {
     pub spans: Vec<FlatSpan>,
@@ -98,16 +99,6 @@ fn attr_matches(attrs: &[KeyValue], key: &str, text: &str) -> bool {
     attrs
         .iter()
         .any(|kv| kv.key == key && value_matches(&kv.value, text))
-}
-
-/// Whether a scalar value equals the text a user typed (the same rule as the block's
-/// `key=value` terms).
-pub(crate) fn value_matches(v: &AnyValue, text: &str) -> bool {
-    match v {
-        AnyValue::String(s) => s == text,
-        AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => v.to_string() == text,
-        _ => false,
-    }
 }
 
 fn approx_size(fs: &FlatSpan) -> usize {

@@ -16,6 +16,8 @@ pub mod block;
 pub mod bloom;
 pub mod embedded;
 mod head;
+mod pread;
+pub mod terms;
 pub mod wal;
 
 use async_trait::async_trait;
@@ -168,15 +170,15 @@ impl SearchQuery {
     pub fn matches_facts(&self, f: &SpanFacts<'_>) -> bool {
         self.service.as_deref().is_none_or(|s| s == f.service)
             && self.span_name.as_deref().is_none_or(|n| n == f.name)
-            && self.min_duration_nanos.is_none_or(|m| f.duration >= m)
-            && self.max_duration_nanos.is_none_or(|m| f.duration <= m)
-            && (!self.errors_only || f.error)
-            && self.start_unix_nano.is_none_or(|s| f.start >= s)
-            && self.end_unix_nano.is_none_or(|e| f.start <= e)
+            && self.matches_numbers(f.start, f.duration, f.error)
     }
-}
 
-/// The text a search compares an attribute with: `key=value` for scalar values.
-pub fn attribute_term(key: &str, value: &weft_model::AnyValue) -> Option<String> {
-    value.is_scalar().then(|| format!("{key}={value}"))
+    /// The conditions on a span's start, duration and status.
+    pub fn matches_numbers(&self, start: u64, duration: u64, error: bool) -> bool {
+        self.min_duration_nanos.is_none_or(|m| duration >= m)
+            && self.max_duration_nanos.is_none_or(|m| duration <= m)
+            && (!self.errors_only || error)
+            && self.start_unix_nano.is_none_or(|s| start >= s)
+            && self.end_unix_nano.is_none_or(|e| start <= e)
+    }
 }

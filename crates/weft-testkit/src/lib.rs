@@ -296,8 +296,14 @@ pub async fn fetch_trace(
     if r.status().as_u16() == 404 {
         return None;
     }
-    assert_eq!(r.status().as_u16(), 200, "GET trace {trace_id_hex}");
+    let status = r.status().as_u16();
     let body = r.bytes().await.expect("body");
+    assert_eq!(
+        status,
+        200,
+        "GET trace {trace_id_hex}: {}",
+        String::from_utf8_lossy(&body)
+    );
     let req = weft_proto::json::decode_request(&body).expect("API returns valid OTLP/JSON");
     let (batch, rejected) = weft_proto::otlp::batch_from_request(req);
     assert_eq!(

@@ -1,0 +1,86 @@
+//! Attribute terms: how a block stores scalar span attributes, typed and searchable.
+//!
+//! A term is `<type>:<key>\0<value>` with type `s` (string), `i` (int), `b` (bool) or `d`
+//! (double), the value written as `AnyValue`'s `Display` (shortest round-trip form for
+//! doubles). Terms round-trip exactly to typed attributes, and a search for `key=text`
+//! matches exactly the terms `?:key\0text`, the same rule the head applies
+//! (`value.to_string() == text`), so both answer alike.
+
+use weft_model::{AnyValue, KeyValue};
+
+/// The term of one attribute; `None` for values a term cannot hold (arrays, maps, bytes,
+/// empty) or keys containing NUL.
+pub fn term(key: &str, value: &AnyValue) -> Option<String> {
+    if key.contains('\0') {
+        return None;
+    }
+    let t = match value {
+        AnyValue::String(_) => 's',
+        AnyValue::Int(_) => 'i',
+        AnyValue::Bool(_) => 'b',
+        AnyValue::Double(_) => 'd',
+        _ => return None,
+    };
+    Some(format!("{t}:{key}\0{value}"))
+}
+
+/// Parses a term back into the typed attribute it was made from.
+pub fn parse(term: &str) -> Option<KeyValue> {
+    let (t, rest) = term.split_once(':')?;
+    let (key, text) = rest.split_once('\0')?;
+    let value = match t {
+        "s" => AnyValue::String(text.to_string()),
+        "i" => AnyValue::Int(text.parse().ok()?),
+        "b" => AnyValue::Bool(text.parse().ok()?),
+        "d" => AnyValue::Double(text.parse().ok()?),
+        _ => return None,
+    };
+    Some(KeyValue::new(key, value))
+}
+
+/// The terms a search for `key=text` matches.
+pub fn query_terms(key: &str, text: &str) -> [String; 4] {
+    ["s", "i", "b", "d"].map(|t| format!("{t}:{key}\0{text}"))
+}
+
+/// Whether a value equals what a user typed: the head's form of the same rule.
+pub fn value_matches(v: &AnyValue, text: &str) -> bool {
+    match v {
+        AnyValue::String(s) => s == text,
+        AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => v.to_string() == text,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_round_trip_and_match_like_the_head() {
+        let cases = [
+            AnyValue::String("a=b\u{e9}".into()),
+            AnyValue::Int(-42),
+            AnyValue::Bool(true),
+            AnyValue::Double(0.1),
+            AnyValue::Double(-0.0),
+            AnyValue::Double(f64::INFINITY),
+            AnyValue::Double(1e300),
+        ];
+        for v in cases {
+            let t = term("k.x", &v).unwrap();
+            let back = parse(&t).unwrap();
+            assert_eq!(back.key, "k.x");
+            match (&back.value, &v) {
+                (AnyValue::Double(a), AnyValue::Double(b)) => assert_eq!(a.to_bits(), b.to_bits()),
+                (a, b) => assert_eq!(a, b),
+            }
+            let text = v.to_string();
+            assert!(query_terms("k.x", &text).contains(&t));
+            assert!(value_matches(&v, &text));
+        }
+        assert!(term("k", &AnyValue::Bytes(vec![1])).is_none());
+        assert!(term("nul\0key", &AnyValue::Int(1)).is_none());
+        assert!(!query_terms("k", "500").contains(&term("k", &AnyValue::Int(501)).unwrap()));
+    }
+}
