@@ -608,8 +608,9 @@ impl Block {
         Ok(out)
     }
 
-    /// Trace ids with a span that satisfies `q`, appended to `out`.
-    pub fn search(&self, q: &SearchQuery, out: &mut Vec<TraceId>) -> Result<()> {
+    /// (trace id, span start) of spans that satisfy `q`, appended to `out` (at least one per
+    /// matching trace).
+    pub fn search(&self, q: &SearchQuery, out: &mut Vec<(TraceId, u64)>) -> Result<()> {
         if q.start_unix_nano
             .is_some_and(|s| self.meta.max_start_unix_nano < s)
             || q.end_unix_nano
@@ -691,9 +692,12 @@ impl Block {
                     }
                 }
                 last = Some(tid);
-                out.push(TraceId(
-                    tid.try_into()
-                        .map_err(|_| corrupt(&self.dir, "trace id is not 16 bytes"))?,
+                out.push((
+                    TraceId(
+                        tid.try_into()
+                            .map_err(|_| corrupt(&self.dir, "trace id is not 16 bytes"))?,
+                    ),
+                    start.value(row) as u64,
                 ));
             }
         }

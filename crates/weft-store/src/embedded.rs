@@ -856,73 +856,115 @@ impl TraceReader for EmbeddedStore {
     }
 }
 
-fn search(shared: &Shared, q: &SearchQuery) -> Result<SearchResult> {
-    let limit = q.limit.max(1);
-    let mut found: HashMap<TraceId, TraceSummary> = HashMap::new();
-    let summarize = |ids: Vec<TraceId>, found: &mut HashMap<TraceId, TraceSummary>| -> Result<()> {
-        for id in ids {
-            if found.contains_key(&id) {
-                continue;
-            }
-            let mut summary = TraceSummary::new(id);
-            {
-                let sealed = shared.sealed.read();
-                let head = shared.head.read();
-                for s in sealed.iter() {
-                    if let Some(x) = s.head.summary(&id) {
-                        summary.merge(&x);
-                    }
-                }
-                if let Some(x) = head.summary(&id) {
-                    summary.merge(&x);
-                }
-            }
-            let blocks: Vec<Arc<Block>> = shared.blocks.read().clone();
-            for b in blocks.iter().filter(|b| b.may_contain(&id)) {
-                if let Some(x) = b.summary(&id)? {
-                    summary.merge(&x);
-                }
-            }
-            found.insert(id, summary);
-        }
-        Ok(())
-    };
-    // memory first (the newest data)
-    let mut ids = Vec::new();
+/// The whole summary of one trace: merged from memory and from every block that may hold it.
+fn summarize(shared: &Shared, id: TraceId) -> Result<TraceSummary> {
+    let mut summary = TraceSummary::new(id);
     {
         let sealed = shared.sealed.read();
         let head = shared.head.read();
         for s in sealed.iter() {
-            s.head.search(q, &mut ids);
+            if let Some(x) = s.head.summary(&id) {
+                summary.merge(&x);
+            }
         }
-        head.search(q, &mut ids);
+        if let Some(x) = head.summary(&id) {
+            summary.merge(&x);
+        }
     }
-    summarize(ids, &mut found)?;
+    let blocks: Vec<Arc<Block>> = shared.blocks.read().clone();
+    for b in blocks.iter().filter(|b| b.may_contain(&id)) {
+        if let Some(x) = b.summary(&id)? {
+            summary.merge(&x);
+        }
+    }
+    Ok(summary)
+}
+
+/// Summarizes candidates newest first until no other candidate can enter the newest `limit`,
+/// and returns the start of the `limit`-th newest trace (when there are that many).
+///
+/// A candidate's key is the start of one of its matching spans, and a trace starts no later
+/// than any of its spans: once a key is below the `limit`-th trace start found, neither it
+/// nor any later candidate can beat that.
+fn settle(
+    shared: &Shared,
+    candidates: &HashMap<TraceId, u64>,
+    summaries: &mut HashMap<TraceId, TraceSummary>,
+    limit: usize,
+) -> Result<Option<u64>> {
+    let mut order: Vec<(u64, TraceId)> = candidates.iter().map(|(id, st)| (*st, *id)).collect();
+    order.sort_unstable_by(|a, b| b.cmp(a));
+    let mut best: std::collections::BinaryHeap<std::cmp::Reverse<u64>> = Default::default();
+    for (key, id) in order {
+        if best.len() >= limit && best.peek().is_some_and(|k| key < k.0) {
+            break;
+        }
+        let start = match summaries.get(&id) {
+            Some(s) => s.start_unix_nano,
+            None => {
+                let s = summarize(shared, id)?;
+                let start = s.start_unix_nano;
+                summaries.insert(id, s);
+                start
+            }
+        };
+        best.push(std::cmp::Reverse(start));
+        if best.len() > limit {
+            best.pop();
+        }
+    }
+    Ok((best.len() >= limit)
+        .then(|| best.peek().map(|k| k.0))
+        .flatten())
+}
+
+fn search(shared: &Shared, q: &SearchQuery) -> Result<SearchResult> {
+    let limit = q.limit.max(1);
+    // trace id -> the start of a matching span (an upper bound of the trace's start)
+    let mut candidates: HashMap<TraceId, u64> = HashMap::new();
+    let add = |hits: Vec<(TraceId, u64)>, candidates: &mut HashMap<TraceId, u64>| {
+        for (id, start) in hits {
+            let e = candidates.entry(id).or_insert(start);
+            *e = (*e).max(start);
+        }
+    };
+    // memory first (the newest data)
+    let mut hits = Vec::new();
+    {
+        let sealed = shared.sealed.read();
+        let head = shared.head.read();
+        for s in sealed.iter() {
+            s.head.search(q, &mut hits);
+        }
+        head.search(q, &mut hits);
+    }
+    add(hits, &mut candidates);
+    let mut summaries: HashMap<TraceId, TraceSummary> = HashMap::new();
     // then blocks, newest first, stopping when older blocks cannot change the newest `limit`
     let mut blocks: Vec<Arc<Block>> = shared.blocks.read().clone();
     blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.max_start_unix_nano));
     let mut skipped = false;
     for (i, b) in blocks.iter().enumerate() {
-        if found.len() >= limit {
-            let mut starts: Vec<u64> = found.values().map(|s| s.start_unix_nano).collect();
-            starts.sort_unstable_by(|a, b| b.cmp(a));
-            let kth = starts[limit - 1];
-            if b.meta.max_start_unix_nano < kth {
-                skipped = blocks[i..].iter().any(|x| x.meta.span_count > 0);
-                break;
+        if candidates.len() >= limit {
+            if let Some(kth) = settle(shared, &candidates, &mut summaries, limit)? {
+                if b.meta.max_start_unix_nano < kth {
+                    skipped = blocks[i..].iter().any(|x| x.meta.span_count > 0);
+                    break;
+                }
             }
         }
-        let mut ids = Vec::new();
-        b.search(q, &mut ids)?;
-        summarize(ids, &mut found)?;
+        let mut hits = Vec::new();
+        b.search(q, &mut hits)?;
+        add(hits, &mut candidates);
     }
-    let mut traces: Vec<TraceSummary> = found.into_values().collect();
+    settle(shared, &candidates, &mut summaries, limit)?;
+    let mut traces: Vec<TraceSummary> = summaries.into_values().collect();
     traces.sort_by(|a, b| {
         b.start_unix_nano
             .cmp(&a.start_unix_nano)
             .then(a.trace_id.cmp(&b.trace_id))
     });
-    let truncated = traces.len() > limit || skipped;
+    let truncated = candidates.len() > limit || skipped;
     traces.truncate(limit);
     Ok(SearchResult { traces, truncated })
 }

@@ -60,8 +60,8 @@ impl Head {
         Some(s)
     }
 
-    /// Trace ids of spans that satisfy `q`.
-    pub fn search(&self, q: &SearchQuery, out: &mut Vec<TraceId>) {
+    /// (trace id, span start) of spans that satisfy `q`.
+    pub fn search(&self, q: &SearchQuery, out: &mut Vec<(TraceId, u64)>) {
         if let (Some(s), true) = (q.start_unix_nano, self.max_start != 0) {
             if self.max_start < s {
                 return;
@@ -74,7 +74,7 @@ impl Head {
         }
         for fs in &self.spans {
             if span_matches(q, fs) {
-                out.push(fs.span.trace_id);
+                out.push((fs.span.trace_id, fs.span.start_time_unix_nano));
             }
         }
     }

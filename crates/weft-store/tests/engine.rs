@@ -269,3 +269,64 @@ async fn overload_is_reported_not_buffered_without_bound() {
     .unwrap();
     s.close();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limited_search_equals_brute_force_across_overlapping_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = EmbeddedStore::open(opts(dir.path())).unwrap();
+    // traces whose start times interleave across blocks (a block's time range overlaps others)
+    let order: Vec<u64> = (0..90).map(|i| (i * 37) % 90).collect();
+    for (k, chunk) in order.chunks(30).enumerate() {
+        for &t in chunk {
+            write(
+                &s,
+                batch(t, if t % 3 == 0 { "a" } else { "b" }, 3, t % 4 == 0),
+            )
+            .await;
+        }
+        if k < 2 {
+            s.flush().unwrap(); // two blocks, the rest stays in the head
+        }
+    }
+    for (q, pick) in [
+        (
+            SearchQuery {
+                limit: 7,
+                ..Default::default()
+            },
+            Box::new(|_t: u64| true) as Box<dyn Fn(u64) -> bool>,
+        ),
+        (
+            SearchQuery {
+                service: Some("a".into()),
+                limit: 4,
+                ..Default::default()
+            },
+            Box::new(|t: u64| t % 3 == 0),
+        ),
+        (
+            SearchQuery {
+                errors_only: true,
+                limit: 5,
+                ..Default::default()
+            },
+            Box::new(|t: u64| t % 4 == 0),
+        ),
+    ] {
+        let got = s.search(&q).await.unwrap();
+        // brute force: every matching trace, newest first (batch() starts trace t at t seconds)
+        let mut want: Vec<u64> = (0..90).filter(|&t| pick(t)).collect();
+        want.sort_by(|a, b| b.cmp(a));
+        let total = want.len();
+        want.truncate(q.limit);
+        let got_ids: Vec<TraceId> = got.traces.iter().map(|t| t.trace_id).collect();
+        assert_eq!(
+            got_ids,
+            want.iter().map(|&t| tid(t)).collect::<Vec<_>>(),
+            "{q:?}"
+        );
+        assert_eq!(got.truncated, total > q.limit, "{q:?}");
+        assert!(got.traces.iter().all(|t| t.span_count == 3));
+    }
+    s.close();
+}
