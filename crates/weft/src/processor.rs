@@ -1,0 +1,494 @@
+//! The export pipeline: one front processor (limits, redaction, error keeping) feeding one
+//! batching processor per exporter.
+//!
+//! The batching processor is ours rather than the SDK's `BatchSpanProcessor` for three reasons
+//! (see `docs/adr/1001-own-batch-processor.md`): exports run on a small runtime weft owns, so
+//! async clients (tonic, reqwest) work whatever runtime the application uses, or none; dropped
+//! spans are counted where the application can read them; and shutdown waits with a deadline on a
+//! plain channel, so it never needs the application's runtime to make progress.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{SpanContext, SpanId, Status, TraceFlags, TraceId};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::Resource;
+use parking_lot::Mutex;
+
+use crate::config::{BatchConfig, KeepConfig};
+use crate::redact::Redactor;
+
+/// Counters of what happened to spans, readable by the application via [`crate::Guard::stats`].
+#[derive(Debug, Default)]
+pub struct Stats {
+    exported: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    failed_exports: AtomicU64,
+    kept: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Spans an exporter accepted (summed over exporters).
+    pub exported: u64,
+    /// Spans dropped because an exporter's queue was full (or it had shut down).
+    pub dropped: u64,
+    /// Spans in exports that failed or timed out.
+    pub failed: u64,
+    /// Export calls that failed or timed out.
+    pub failed_exports: u64,
+    /// Spans exported although head sampling said no (errors, slow requests).
+    pub kept: u64,
+}
+
+impl Stats {
+    /// Current values.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            exported: self.exported.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            failed_exports: self.failed_exports.load(Ordering::Relaxed),
+            kept: self.kept.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An object-safe exporter, so several kinds can sit in one list.
+pub(crate) trait DynExporter: Send + Sync + fmt::Debug {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = OTelSdkResult> + Send + '_>>;
+    fn shutdown(&self) -> OTelSdkResult;
+    fn set_resource(&mut self, resource: &Resource);
+}
+
+impl<E: SpanExporter> DynExporter for E {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = OTelSdkResult> + Send + '_>> {
+        Box::pin(SpanExporter::export(self, batch))
+    }
+    fn shutdown(&self) -> OTelSdkResult {
+        SpanExporter::shutdown(self)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        SpanExporter::set_resource(self, resource)
+    }
+}
+
+enum Msg {
+    Span(Box<SpanData>),
+    Flush(SyncSender<OTelSdkResult>),
+    Shutdown(SyncSender<OTelSdkResult>),
+}
+
+/// Batches spans for one exporter and exports them on weft's runtime.
+pub(crate) struct Batcher {
+    name: &'static str,
+    tx: SyncSender<Msg>,
+    stats: Arc<Stats>,
+    worker: Mutex<Option<Worker>>,
+}
+
+struct Worker {
+    exporter: Box<dyn DynExporter>,
+    rx: Receiver<Msg>,
+    config: BatchConfig,
+    rt: tokio::runtime::Handle,
+    stats: Arc<Stats>,
+}
+
+impl fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batcher").field("name", &self.name).finish()
+    }
+}
+
+impl Batcher {
+    pub(crate) fn new(
+        name: &'static str,
+        exporter: Box<dyn DynExporter>,
+        config: BatchConfig,
+        rt: tokio::runtime::Handle,
+        stats: Arc<Stats>,
+    ) -> Self {
+        // control messages share the queue; +16 leaves room for them when spans fill it
+        let (tx, rx) = sync_channel(config.max_queue_size + 16);
+        Batcher {
+            name,
+            tx,
+            stats: stats.clone(),
+            worker: Mutex::new(Some(Worker {
+                exporter,
+                rx,
+                config,
+                rt,
+                stats,
+            })),
+        }
+    }
+
+    pub(crate) fn set_resource(&self, resource: &Resource) {
+        if let Some(w) = self.worker.lock().as_mut() {
+            w.exporter.set_resource(resource);
+        }
+    }
+
+    /// Starts the worker thread (after the resource is set).
+    pub(crate) fn start(&self) {
+        if let Some(w) = self.worker.lock().take() {
+            let name = format!("weft-export-{}", self.name);
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || w.run())
+                .expect("spawning the weft export thread");
+        }
+    }
+
+    pub(crate) fn send(&self, span: SpanData) {
+        match self.tx.try_send(Msg::Span(Box::new(span))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn control(
+        &self,
+        make: fn(SyncSender<OTelSdkResult>) -> Msg,
+        timeout: Duration,
+    ) -> OTelSdkResult {
+        let (rtx, rrx) = sync_channel(1);
+        let deadline = Instant::now() + timeout;
+        // the queue may be full of spans: retry until the deadline rather than block
+        let mut msg = make(rtx);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) => {
+                    if Instant::now() >= deadline {
+                        return Err(OTelSdkError::Timeout(timeout));
+                    }
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(OTelSdkError::AlreadyShutdown),
+            }
+        }
+        match rrx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(OTelSdkError::AlreadyShutdown),
+        }
+    }
+
+    pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        self.control(Msg::Flush, timeout)
+    }
+
+    pub(crate) fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        self.control(Msg::Shutdown, timeout)
+    }
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut batch: Vec<SpanData> = Vec::with_capacity(self.config.max_export_batch_size);
+        let mut next = Instant::now() + self.config.schedule_delay;
+        loop {
+            let wait = next.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(wait) {
+                Ok(Msg::Span(s)) => {
+                    batch.push(*s);
+                    if batch.len() >= self.config.max_export_batch_size {
+                        let _ = self.export(&mut batch);
+                    }
+                }
+                Ok(Msg::Flush(reply)) => {
+                    let r = self.drain(&mut batch);
+                    let _ = reply.send(r);
+                    next = Instant::now() + self.config.schedule_delay;
+                }
+                Ok(Msg::Shutdown(reply)) => {
+                    let r = self.drain(&mut batch);
+                    let r2 = self.exporter.shutdown();
+                    let _ = reply.send(r.and(r2));
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.export(&mut batch);
+                    next = Instant::now() + self.config.schedule_delay;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.export(&mut batch);
+                    let _ = self.exporter.shutdown();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Exports everything queued now.
+    fn drain(&mut self, batch: &mut Vec<SpanData>) -> OTelSdkResult {
+        let mut result = Ok(());
+        loop {
+            while batch.len() < self.config.max_export_batch_size {
+                match self.rx.try_recv() {
+                    Ok(Msg::Span(s)) => batch.push(*s),
+                    Ok(Msg::Flush(reply)) => {
+                        let _ = reply.send(Ok(()));
+                    }
+                    Ok(Msg::Shutdown(reply)) => {
+                        // a second shutdown while draining: answer it, we are shutting down anyway
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                return result;
+            }
+            let r = self.export(batch);
+            if r.is_err() {
+                result = r;
+            }
+        }
+    }
+
+    fn export(&mut self, batch: &mut Vec<SpanData>) -> OTelSdkResult {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let spans = std::mem::take(batch);
+        let n = spans.len() as u64;
+        let timeout = self.config.export_timeout;
+        let fut = self.exporter.export(spans);
+        let r = self.rt.block_on(async move {
+            match tokio::time::timeout(timeout, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(OTelSdkError::Timeout(timeout)),
+            }
+        });
+        match &r {
+            Ok(()) => {
+                self.stats.exported.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.stats.failed.fetch_add(n, Ordering::Relaxed);
+                self.stats.failed_exports.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+}
+
+/// Buffered record-only spans of one local trace (keep-errors mode).
+#[derive(Default)]
+struct Pending {
+    spans: Vec<SpanData>,
+    error: bool,
+}
+
+/// The one processor registered with the SDK: truncates values, redacts, keeps errors/slow
+/// requests that head sampling dropped, then fans out to every exporter's batcher.
+pub(crate) struct Front {
+    pub(crate) batchers: Arc<Vec<Batcher>>,
+    pub(crate) redactor: Option<Redactor>,
+    pub(crate) max_value_len: Option<usize>,
+    pub(crate) keep: KeepConfig,
+    pub(crate) stats: Arc<Stats>,
+    /// record-only spans of local traces whose local root has not ended (keep mode only)
+    pending: Mutex<HashMap<TraceId, Pending>>,
+}
+
+const MAX_PENDING_TRACES: usize = 4096;
+const MAX_PENDING_SPANS: usize = 1024;
+
+impl fmt::Debug for Front {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Front")
+            .field("batchers", &self.batchers)
+            .finish()
+    }
+}
+
+impl Front {
+    pub(crate) fn new(
+        batchers: Arc<Vec<Batcher>>,
+        redactor: Option<Redactor>,
+        max_value_len: Option<usize>,
+        keep: KeepConfig,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Front {
+            batchers,
+            redactor,
+            max_value_len,
+            keep,
+            stats,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn forward(&self, mut span: SpanData) {
+        if let Some(max) = self.max_value_len {
+            truncate_values(&mut span, max);
+        }
+        if let Some(r) = &self.redactor {
+            r.redact_span(&mut span);
+        }
+        let n = self.batchers.len();
+        for (i, b) in self.batchers.iter().enumerate() {
+            if i + 1 == n {
+                b.send(span);
+                return;
+            } else {
+                b.send(span.clone());
+            }
+        }
+    }
+
+    fn on_end_unsampled(&self, span: SpanData) {
+        let trace_id = span.span_context.trace_id();
+        let is_error = matches!(span.status, Status::Error { .. });
+        let is_local_root = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
+        let mut pending = self.pending.lock();
+        if !is_local_root {
+            // a local child: buffer it until its local root ends
+            if !pending.contains_key(&trace_id) && pending.len() >= MAX_PENDING_TRACES {
+                return;
+            }
+            let p = pending.entry(trace_id).or_default();
+            p.error |= is_error;
+            if p.spans.len() < MAX_PENDING_SPANS {
+                p.spans.push(span);
+            }
+            return;
+        }
+        let mut p = pending.remove(&trace_id).unwrap_or_default();
+        drop(pending);
+        p.error |= is_error;
+        let took = span
+            .end_time
+            .duration_since(span.start_time)
+            .unwrap_or_default();
+        let slow = self.keep.slow.is_some_and(|t| took >= t);
+        if (self.keep.errors && p.error) || slow {
+            p.spans.push(span);
+            self.stats
+                .kept
+                .fetch_add(p.spans.len() as u64, Ordering::Relaxed);
+            let why = if p.error { "error" } else { "slow" };
+            for mut s in p.spans {
+                let c = &s.span_context;
+                s.span_context = SpanContext::new(
+                    c.trace_id(),
+                    c.span_id(),
+                    c.trace_flags() | TraceFlags::SAMPLED,
+                    c.is_remote(),
+                    c.trace_state().clone(),
+                );
+                s.attributes.push(KeyValue::new("weft.sampling.kept", why));
+                self.forward(s);
+            }
+        }
+    }
+}
+
+impl SpanProcessor for Front {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            self.forward(span);
+        } else if self.keep.enabled() {
+            self.on_end_unsampled(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        let mut r = Ok(());
+        for b in self.batchers.iter() {
+            if let Err(e) = b.flush(Duration::from_secs(5)) {
+                r = Err(e);
+            }
+        }
+        r
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
+        let mut r = Ok(());
+        for b in self.batchers.iter() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(e) = b.shutdown(left.max(Duration::from_millis(1))) {
+                r = Err(e);
+            }
+        }
+        r
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        for b in self.batchers.iter() {
+            b.set_resource(resource);
+        }
+    }
+}
+
+fn truncate_str(s: &str, max: usize) -> Option<String> {
+    if s.len() <= max {
+        return None;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(s[..end].to_string())
+}
+
+fn truncate_value(v: &mut Value, max: usize) {
+    match v {
+        Value::String(s) => {
+            if let Some(t) = truncate_str(s.as_str(), max) {
+                *v = Value::String(t.into());
+            }
+        }
+        Value::Array(opentelemetry::Array::String(items)) => {
+            for s in items.iter_mut() {
+                if let Some(t) = truncate_str(s.as_str(), max) {
+                    *s = t.into();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Applies the attribute value length limit (the SDK leaves this out).
+pub(crate) fn truncate_values(span: &mut SpanData, max: usize) {
+    for kv in span.attributes.iter_mut() {
+        truncate_value(&mut kv.value, max);
+    }
+    for ev in span.events.events.iter_mut() {
+        for kv in ev.attributes.iter_mut() {
+            truncate_value(&mut kv.value, max);
+        }
+    }
+    for l in span.links.links.iter_mut() {
+        for kv in l.attributes.iter_mut() {
+            truncate_value(&mut kv.value, max);
+        }
+    }
+}

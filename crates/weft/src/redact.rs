@@ -1,0 +1,279 @@
+//! Redaction: masks attribute values by key pattern and by value pattern before any exporter
+//! sees a span (it runs in the single front processor that feeds every exporter).
+
+use std::fmt;
+use std::sync::Arc;
+
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::SpanData;
+
+/// What a redacted value is replaced with.
+pub const MASK: &str = "[REDACTED]";
+
+/// The key fragments masked by default (matched case-insensitively anywhere in the key).
+pub const DEFAULT_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "authorization",
+    "cookie",
+    "email",
+    "credential",
+    "private_key",
+];
+
+type ValueMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Masks attribute values. Build with [`Redactor::default`] (the default rules) or
+/// [`Redactor::empty`], then add rules.
+#[derive(Clone)]
+pub struct Redactor {
+    keys: Vec<String>,
+    values: Vec<(String, ValueMatcher)>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("keys", &self.keys)
+            .field(
+                "values",
+                &self.values.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Default for Redactor {
+    /// The default key fragments plus value detectors for e-mail addresses, bearer/basic
+    /// credentials, JWTs and common API key shapes (`sk-…`, `ghp_…`, `AKIA…`).
+    fn default() -> Self {
+        Redactor::empty()
+            .keys(DEFAULT_KEYS.iter().copied())
+            .value_matcher("email", looks_like_email)
+            .value_matcher("auth-scheme", looks_like_auth_header)
+            .value_matcher("jwt", looks_like_jwt)
+            .value_matcher("api-key", looks_like_api_key)
+    }
+}
+
+impl Redactor {
+    /// No rules at all.
+    pub fn empty() -> Self {
+        Redactor {
+            keys: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Masks values whose key contains `fragment` (case-insensitive).
+    pub fn key(mut self, fragment: impl Into<String>) -> Self {
+        self.keys.push(fragment.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Several key fragments.
+    pub fn keys<I, S>(mut self, fragments: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        for f in fragments {
+            self = self.key(f);
+        }
+        self
+    }
+
+    /// Masks string values containing `needle` (case-sensitive).
+    pub fn value_contains(self, needle: impl Into<String>) -> Self {
+        let needle: String = needle.into();
+        let name = format!("contains {needle:?}");
+        self.value_matcher(name, move |v| v.contains(needle.as_str()))
+    }
+
+    /// Masks string values for which `matcher` returns true.
+    pub fn value_matcher(
+        mut self,
+        name: impl Into<String>,
+        matcher: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.values.push((name.into(), Arc::new(matcher)));
+        self
+    }
+
+    /// Whether a key is sensitive.
+    pub fn key_matches(&self, key: &str) -> bool {
+        if self.keys.is_empty() {
+            return false;
+        }
+        let k = key.to_ascii_lowercase();
+        self.keys.iter().any(|f| k.contains(f.as_str()))
+    }
+
+    /// Whether a value is sensitive.
+    pub fn value_matches(&self, value: &str) -> bool {
+        self.values.iter().any(|(_, m)| m(value))
+    }
+
+    /// Masks one attribute in place.
+    pub fn redact_kv(&self, kv: &mut KeyValue) {
+        if self.key_matches(kv.key.as_str()) {
+            kv.value = Value::String(MASK.into());
+            return;
+        }
+        match &mut kv.value {
+            Value::String(s) if self.value_matches(s.as_str()) => {
+                kv.value = Value::String(MASK.into());
+            }
+            Value::Array(Array::String(items)) => {
+                for s in items.iter_mut() {
+                    if self.value_matches(s.as_str()) {
+                        *s = StringValue::from(MASK);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Masks every attribute of a span, its events and its links, and the status message.
+    pub fn redact_span(&self, span: &mut SpanData) {
+        for kv in span.attributes.iter_mut() {
+            self.redact_kv(kv);
+        }
+        for ev in span.events.events.iter_mut() {
+            for kv in ev.attributes.iter_mut() {
+                self.redact_kv(kv);
+            }
+        }
+        for l in span.links.links.iter_mut() {
+            for kv in l.attributes.iter_mut() {
+                self.redact_kv(kv);
+            }
+        }
+        if let opentelemetry::trace::Status::Error { description } = &mut span.status {
+            if self.value_matches(description) {
+                *description = MASK.into();
+            }
+        }
+    }
+}
+
+fn looks_like_email(v: &str) -> bool {
+    v.split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == ',' || c == ';')
+        .any(|w| {
+            let Some((local, domain)) = w.split_once('@') else {
+                return false;
+            };
+            !local.is_empty()
+                && domain.len() >= 3
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && local
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+        })
+}
+
+fn looks_like_auth_header(v: &str) -> bool {
+    let l = v.trim_start().to_ascii_lowercase();
+    (l.starts_with("bearer ") || l.starts_with("basic ")) && l.len() > 10
+}
+
+fn looks_like_jwt(v: &str) -> bool {
+    v.split_whitespace().any(|w| {
+        w.starts_with("eyJ")
+            && w.split('.').count() == 3
+            && w.split('.').all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '=')
+            })
+    })
+}
+
+fn looks_like_api_key(v: &str) -> bool {
+    v.split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '=')
+        .any(|w| {
+            let body_ok = |rest: &str, min: usize| {
+                rest.len() >= min
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            w.strip_prefix("sk-").is_some_and(|r| body_ok(r, 16))
+                || w.strip_prefix("ghp_").is_some_and(|r| body_ok(r, 20))
+                || w.strip_prefix("xoxb-").is_some_and(|r| body_ok(r, 10))
+                || w.strip_prefix("lsv2_").is_some_and(|r| body_ok(r, 16))
+                || (w.len() == 20
+                    && w.starts_with("AKIA")
+                    && w.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rules() {
+        let r = Redactor::default();
+        let cases: &[(&str, &str, bool)] = &[
+            ("user.password", "hunter2", true),
+            ("http.request.header.authorization", "x", true),
+            ("HTTP.REQUEST.HEADER.COOKIE", "a=b", true),
+            ("user.email", "x", true),
+            ("db.query.text", "select 1", false),
+            ("note", "mail me at alice@example.com please", true),
+            ("note", "Bearer abcdefghijkl", true),
+            (
+                "note",
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+                true,
+            ),
+            ("note", "key sk-abcdefghijklmnopqrst", true),
+            ("note", "AKIAIOSFODNN7EXAMPLE", true),
+            ("note", "@ not an email", false),
+            ("note", "version 1.2.3", false),
+            ("gen_ai.request.model", "gpt-4o", false),
+        ];
+        for (k, v, masked) in cases {
+            let mut kv = KeyValue::new(*k, *v);
+            r.redact_kv(&mut kv);
+            assert_eq!(
+                kv.value.as_str() == MASK,
+                *masked,
+                "{k}={v} masked should be {masked}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_rules_and_arrays() {
+        let r = Redactor::empty().key("ssn").value_contains("internal-");
+        let mut kv = KeyValue::new("customer.ssn", 123_i64);
+        r.redact_kv(&mut kv);
+        assert_eq!(kv.value.as_str(), MASK);
+        let mut kv = KeyValue::new(
+            "hosts",
+            Value::Array(Array::String(vec!["a".into(), "internal-b".into()])),
+        );
+        r.redact_kv(&mut kv);
+        match &kv.value {
+            Value::Array(Array::String(items)) => {
+                assert_eq!(items[0].as_str(), "a");
+                assert_eq!(items[1].as_str(), MASK);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
