@@ -553,21 +553,22 @@ impl Config {
             .filter(|s| !s.is_empty())
             .collect();
         for name in &names {
-            let e =
-                match name.to_ascii_lowercase().as_str() {
-                    "otlp" => ExporterKind::Otlp,
-                    "console" | "logging" => ExporterKind::Console,
-                    "file" => ExporterKind::File,
-                    "langsmith" => ExporterKind::LangSmith,
-                    "none" => continue,
-                    _ => return Err(invalid(
+            let e = match name.to_ascii_lowercase().as_str() {
+                "otlp" => ExporterKind::Otlp,
+                "console" | "logging" => ExporterKind::Console,
+                "file" => ExporterKind::File,
+                "langsmith" => ExporterKind::LangSmith,
+                "none" => continue,
+                _ => {
+                    return Err(invalid(
                         "OTEL_TRACES_EXPORTER",
                         exp_value,
                         format!(
                             "unknown exporter {name:?}; use otlp, console, file, langsmith or none"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             if !exporters.contains(&e) {
                 exporters.push(e);
             }

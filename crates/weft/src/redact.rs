@@ -26,6 +26,15 @@ pub const DEFAULT_KEYS: &[&str] = &[
     "private_key",
 ];
 
+const STRONG: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "authorization",
+    "apikey",
+    "credential",
+];
+
 type ValueMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Masks attribute values. Build with [`Redactor::default`] (the default rules) or
@@ -105,13 +114,23 @@ impl Redactor {
         self
     }
 
-    /// Whether a key is sensitive.
+    /// Whether a key is sensitive. A fragment matches when it is a whole word (`_`/`-`
+    /// separated) of the key's last dotted segment — so `user.password`, `access_token`,
+    /// `http.request.header.set-cookie` match while `gen_ai.usage.input_tokens` does not —
+    /// or, for fragments that are never benign (`password`, `passwd`, `secret`,
+    /// `authorization`, `apikey`, `credential`), anywhere in the key.
     pub fn key_matches(&self, key: &str) -> bool {
         if self.keys.is_empty() {
             return false;
         }
-        let k = key.to_ascii_lowercase();
-        self.keys.iter().any(|f| k.contains(f.as_str()))
+        let k = key.to_ascii_lowercase().replace('-', "_");
+        let last = k.rsplit('.').next().unwrap_or(&k);
+        let padded = format!("_{last}_");
+        self.keys.iter().any(|f| {
+            let f = f.replace('-', "_");
+            (STRONG.contains(&f.as_str()) && k.contains(f.as_str()))
+                || padded.contains(&format!("_{f}_"))
+        })
     }
 
     /// Whether a value is sensitive.
@@ -245,6 +264,13 @@ mod tests {
             ("note", "@ not an email", false),
             ("note", "version 1.2.3", false),
             ("gen_ai.request.model", "gpt-4o", false),
+            ("gen_ai.usage.input_tokens", "12", false),
+            ("gen_ai.request.max_tokens", "12", false),
+            ("oauth.access_token", "x", true),
+            ("http.request.header.set-cookie", "x", true),
+            ("http.request.header.x-api-key", "x", true),
+            ("db.user_password_hash", "x", true),
+            ("client_secret", "x", true),
         ];
         for (k, v, masked) in cases {
             let mut kv = KeyValue::new(*k, *v);
