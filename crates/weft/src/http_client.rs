@@ -40,7 +40,6 @@ impl Middleware for WeftMiddleware {
             url.full = url.as_str(),
             server.address = url.host_str().unwrap_or(""),
             server.port = url.port_or_known_default().map(i64::from),
-            http.response.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
@@ -49,7 +48,7 @@ impl Middleware for WeftMiddleware {
         match &result {
             Ok(resp) => {
                 let code = resp.status().as_u16();
-                span.record("http.response.status_code", code);
+                span.set_attribute("http.response.status_code", i64::from(code));
                 if code >= 400 {
                     span.record("otel.status_code", "ERROR");
                     span.record("error.type", code.to_string());

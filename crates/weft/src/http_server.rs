@@ -155,7 +155,6 @@ where
             http.route = route.as_deref(),
             user_agent.original = user_agent,
             client.address = client_address(&req),
-            http.response.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
@@ -170,7 +169,7 @@ where
                 let span = tracing::Span::current();
                 if let Ok(resp) = &result {
                     let code = resp.status().as_u16();
-                    span.record("http.response.status_code", code);
+                    span.set_attribute("http.response.status_code", i64::from(code));
                     if code >= 500 {
                         span.record("otel.status_code", "ERROR");
                         span.record("error.type", code.to_string());

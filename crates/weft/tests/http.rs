@@ -1,0 +1,320 @@
+//! Propagation over HTTP: the axum layer and the reqwest middleware, and the LangSmith
+//! exporter against a strict fake.
+
+mod common;
+use common::*;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use http::StatusCode;
+use opentelemetry::trace::Status;
+use parking_lot::Mutex;
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+use weft::http_server::WeftLayer;
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    );
+    tokio::spawn(async move { server.await });
+    addr
+}
+
+fn str_attr(s: &opentelemetry_sdk::trace::SpanData, k: &str) -> String {
+    attr(s, k)
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_else(|| panic!("{} has no {k}: {:?}", s.name, s.attributes))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn client_and_server_spans_form_one_trace() {
+    let mem = Memory::default();
+    let guard = builder(&mem, &[]).init().unwrap();
+    let _sub = tracing::subscriber::set_default(tracing_subscriber::registry().with(guard.layer()));
+
+    let app = Router::new()
+        .route("/items/{id}", get(|| async { "ok" }))
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "broken") }),
+        )
+        .route("/health", get(|| async { "up" }))
+        .layer(WeftLayer::new().traceparent_in_response(true));
+    let addr = serve(app).await;
+    let client = weft::http_client::client(reqwest::Client::new());
+
+    let resp = client
+        .get(format!("http://{addr}/items/42"))
+        .header("x-request-id", "req-abc")
+        .header("user-agent", "weft-test/1")
+        .send()
+        .instrument(tracing::info_span!("caller"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], "req-abc");
+    let tp = resp.headers()["traceparent"].to_str().unwrap().to_string();
+
+    let resp = client
+        .get(format!("http://{addr}/fail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    let generated = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(generated.len(), 32);
+    assert!(generated.chars().all(|c| c.is_ascii_hexdigit()));
+
+    client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    drop(_sub);
+    drop(guard);
+
+    let spans = mem.spans();
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name} in {:?}", mem.names()))
+    };
+    let caller = find("caller");
+    let server = find("GET /items/{id}");
+    let client_span = spans
+        .iter()
+        .find(|s| s.name == "GET" && s.parent_span_id == caller.span_context.span_id())
+        .expect("client span under caller");
+    let tid = caller.span_context.trace_id();
+    assert_eq!(client_span.span_context.trace_id(), tid);
+    assert_eq!(server.span_context.trace_id(), tid);
+    assert_eq!(server.parent_span_id, client_span.span_context.span_id());
+    assert!(server.parent_span_is_remote);
+    assert_eq!(server.span_kind, opentelemetry::trace::SpanKind::Server);
+    assert_eq!(
+        client_span.span_kind,
+        opentelemetry::trace::SpanKind::Client
+    );
+    assert!(tp.contains(&tid.to_string()), "{tp}");
+
+    assert_eq!(str_attr(server, "http.request.method"), "GET");
+    assert_eq!(str_attr(server, "url.path"), "/items/42");
+    assert_eq!(str_attr(server, "http.route"), "/items/{id}");
+    assert_eq!(str_attr(server, "user_agent.original"), "weft-test/1");
+    assert_eq!(str_attr(server, "client.address"), "127.0.0.1");
+    assert_eq!(
+        str_attr(server, "http.request.header.x-request-id"),
+        "req-abc"
+    );
+    assert_eq!(
+        attr(server, "http.response.status_code"),
+        Some(&opentelemetry::Value::I64(200))
+    );
+    assert_eq!(
+        attr(client_span, "http.response.status_code"),
+        Some(&opentelemetry::Value::I64(200))
+    );
+    assert_eq!(
+        str_attr(client_span, "url.full"),
+        format!("http://{addr}/items/42")
+    );
+
+    let failed = find("GET /fail");
+    assert!(
+        matches!(failed.status, Status::Error { .. }),
+        "{:?}",
+        failed.status
+    );
+    assert_eq!(
+        str_attr(failed, "http.request.header.x-request-id"),
+        generated
+    );
+    assert!(
+        !mem.names().iter().any(|n| n.contains("/health")),
+        "{:?}",
+        mem.names()
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn spawn_and_queue_helpers_carry_the_context() {
+    let mem = Memory::default();
+    let guard = builder(&mem, &[]).init().unwrap();
+    let _sub = tracing::subscriber::set_default(tracing_subscriber::registry().with(guard.layer()));
+
+    let root = tracing::info_span!("root");
+    let headers = async {
+        weft::spawn(async { tracing::info_span!("in-task").in_scope(|| ()) })
+            .await
+            .unwrap();
+        let producer = weft::messaging::producer_span("kafka", "orders");
+        let mut headers = std::collections::HashMap::new();
+        weft::messaging::inject(&producer, &mut headers);
+        drop(producer);
+        headers
+    }
+    .instrument(root)
+    .await;
+    assert!(headers.contains_key("traceparent"));
+    // the consumer side, with no span around it
+    weft::messaging::consumer_span("kafka", "orders", &headers).in_scope(|| ());
+    drop(_sub);
+    drop(guard);
+
+    let spans = mem.spans();
+    let get = |n: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("{n}: {:?}", mem.names()))
+    };
+    let root = get("root");
+    let task = get("in-task");
+    let send = get("send orders");
+    let process = get("process orders");
+    assert_eq!(task.parent_span_id, root.span_context.span_id());
+    assert_eq!(send.parent_span_id, root.span_context.span_id());
+    assert_eq!(process.parent_span_id, send.span_context.span_id());
+    assert_eq!(
+        process.span_context.trace_id(),
+        root.span_context.trace_id()
+    );
+    assert_eq!(send.span_kind, opentelemetry::trace::SpanKind::Producer);
+    assert_eq!(process.span_kind, opentelemetry::trace::SpanKind::Consumer);
+    assert_eq!(str_attr(process, "messaging.system"), "kafka");
+}
+
+#[derive(Default)]
+struct FakeLangSmith {
+    violations: Vec<String>,
+    requests: Vec<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langsmith_exporter_speaks_its_otlp_endpoint() {
+    use prost::Message;
+    let state = Arc::new(Mutex::new(FakeLangSmith::default()));
+    let st = state.clone();
+    let app = Router::new().fallback(move |req: axum::extract::Request| {
+        let st = st.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let mut v = Vec::new();
+            if parts.method != http::Method::POST {
+                v.push(format!("method {}", parts.method));
+            }
+            if parts.uri.path() != "/otel/v1/traces" {
+                v.push(format!("path {}", parts.uri.path()));
+            }
+            let h = |n: &str| parts.headers.get(n).and_then(|x| x.to_str().ok()).unwrap_or("").to_string();
+            if h("content-type") != "application/x-protobuf" {
+                v.push(format!("content-type {:?}", h("content-type")));
+            }
+            if h("x-api-key") != "lsv2_pt_test" {
+                v.push(format!("x-api-key {:?}", h("x-api-key")));
+            }
+            if h("langsmith-project") != "weft-tests" {
+                v.push(format!("langsmith-project {:?}", h("langsmith-project")));
+            }
+            let mut s = st.lock();
+            match opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body) {
+                Ok(req) => {
+                    for rs in &req.resource_spans {
+                        for ss in &rs.scope_spans {
+                            for sp in &ss.spans {
+                                if sp.trace_id.len() != 16 || sp.span_id.len() != 8 {
+                                    v.push("bad ids".into());
+                                }
+                                if sp.end_time_unix_nano < sp.start_time_unix_nano {
+                                    v.push("end before start".into());
+                                }
+                            }
+                        }
+                    }
+                    s.requests.push(req);
+                }
+                Err(e) => v.push(format!("body is not an ExportTraceServiceRequest: {e}")),
+            }
+            let ok = v.is_empty();
+            s.violations.extend(v);
+            if ok {
+                (StatusCode::OK, axum::body::Bytes::new())
+            } else {
+                (StatusCode::BAD_REQUEST, axum::body::Bytes::new())
+            }
+        }
+    });
+    let addr = serve(app).await;
+
+    let guard = weft::builder()
+        .env(env(&[
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("LANGSMITH_TRACING", "true"),
+            ("LANGSMITH_API_KEY", "lsv2_pt_test"),
+            ("LANGSMITH_PROJECT", "weft-tests"),
+            ("LANGSMITH_ENDPOINT", &format!("http://{addr}")),
+            ("OTEL_SERVICE_NAME", "agent"),
+        ]))
+        .install_subscriber(false)
+        .set_global(false)
+        .init()
+        .unwrap();
+    let stats = guard.stats_handle();
+    {
+        let sub = tracing_subscriber::registry().with(guard.layer());
+        tracing::subscriber::with_default(sub, || {
+            weft::genai::set_capture_content(true);
+            let span = weft::genai::model_span("openai", "chat", "gpt-4o");
+            weft::genai::record_input(&span, r#"[{"role":"user","content":"hi"}]"#);
+            weft::genai::record_output(&span, r#"[{"role":"assistant","content":"hello"}]"#);
+            weft::genai::record_response(&span, "gpt-4o-2024-08-06", 10, 5);
+            span.in_scope(|| ());
+        });
+    }
+    drop(guard);
+    let s = state.lock();
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+    assert_eq!(stats.snapshot().exported, 1);
+    let req = &s.requests[0];
+    let span = &req.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(span.name, "chat gpt-4o");
+    assert_eq!(span.kind, 3, "client kind");
+    let get = |k: &str| {
+        span.attributes
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+            .unwrap_or_else(|| panic!("no {k}"))
+    };
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    assert_eq!(get("gen_ai.provider.name"), V::StringValue("openai".into()));
+    assert_eq!(get("gen_ai.operation.name"), V::StringValue("chat".into()));
+    assert_eq!(get("gen_ai.usage.input_tokens"), V::IntValue(10));
+    assert_eq!(get("gen_ai.usage.output_tokens"), V::IntValue(5));
+    assert!(matches!(get("gen_ai.input.messages"), V::StringValue(m) if m.contains("hi")));
+    assert!(
+        matches!(get("weft.gen_ai.cost_usd"), V::DoubleValue(c) if (c - 0.000075).abs() < 1e-12)
+    );
+    let svc = req.resource_spans[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes
+        .iter()
+        .find(|a| a.key == "service.name")
+        .unwrap();
+    assert_eq!(
+        svc.value.clone().unwrap().value.unwrap(),
+        V::StringValue("agent".into())
+    );
+}
