@@ -4,7 +4,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use prost::Message;
 use serde_json::Value;
 use std::path::Path;
-use weft_testkit::{fetch_trace, gzip, normalized, random_trace_id, sample_trace, Server};
+use weft_testkit::{
+    fetch_trace, gzip, hex, metric, normalized, random_trace_id, sample_trace, Server,
+};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
@@ -297,15 +299,10 @@ async fn search_services_operations_and_errors() {
             .status(),
         200
     );
-    let m = client
-        .get(server.api("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(m.contains("weft_receiver_accepted_spans_total 9"), "{m}");
+    assert_eq!(
+        metric(&client, &server, "weft_receiver_accepted_spans_total").await,
+        9.0
+    );
 }
 
 #[tokio::test]
@@ -414,8 +411,4 @@ async fn environment_and_config_file_configure_the_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

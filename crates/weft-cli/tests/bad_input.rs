@@ -6,14 +6,10 @@ use prost::Message;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use weft_testkit::{fetch_trace, gzip, random_trace_id, sample_trace, Server};
+use weft_testkit::{fetch_trace, gzip, hex, random_trace_id, sample_trace, Server};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 struct Case {

@@ -5,14 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use weft_testkit::{fetch_trace, random_trace_id, sample_trace, Server};
+use weft_testkit::{fetch_trace, hex, metric, random_trace_id, sample_trace, Server};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,22 +68,8 @@ async fn acknowledged_spans_survive_sigkill_exactly_once() {
     // let load build up until blocks have been cut (WAL -> block hand-offs), then kill in the
     // middle of it
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let metrics_url = server.api("/metrics");
     loop {
-        let m = client
-            .get(&metrics_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let blocks: f64 = m
-            .lines()
-            .find_map(|l| l.strip_prefix("weft_store_blocks "))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let blocks = metric(&client, &server, "weft_store_blocks").await;
         if (blocks >= 3.0 && acked.lock().unwrap().len() >= 2000)
             || std::time::Instant::now() > deadline
         {
@@ -124,17 +106,10 @@ async fn acknowledged_spans_survive_sigkill_exactly_once() {
 
     let server = Server::start(bin(), dir.path(), &flags);
     let client = reqwest::Client::new();
-    let m = client
-        .get(server.api("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        m.contains("weft_store_wal_corrupt_frames_total 1"),
-        "the torn tail must be reported: {m}"
+    assert_eq!(
+        metric(&client, &server, "weft_store_wal_corrupt_frames_total").await,
+        1.0,
+        "the torn tail must be reported"
     );
     let mut checked = 0;
     for (tid, spans) in &acked {

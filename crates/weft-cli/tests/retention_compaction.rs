@@ -1,34 +1,15 @@
 //! Compaction changes no query result; retention removes old data by age and by disk size.
 
-use prost::Message;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use weft_testkit::{eventually, fetch_trace, normalized, random_trace_id, sample_trace, Server};
+use weft_testkit::{
+    eventually, fetch_trace, hex, metric, normalized, post_protobuf, random_trace_id, sample_trace,
+    Server,
+};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-async fn metric(client: &reqwest::Client, server: &Server, name: &str) -> f64 {
-    let m = client
-        .get(server.api("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    m.lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{name} "))
-                .map(|v| v.parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no metric {name}"))
 }
 
 #[tokio::test]
@@ -51,7 +32,7 @@ async fn compaction_keeps_query_results_identical() {
             let late = req.resource_spans[0].scope_spans[0].spans.pop().unwrap();
             let mut second = sample_trace(svc, &tid);
             second.resource_spans[0].scope_spans[0].spans = vec![late];
-            post(&client, &server, req).await;
+            post_protobuf(&client, &server, &req).await;
             assert_eq!(
                 client
                     .post(server.api("/api/v1/admin/flush"))
@@ -63,7 +44,7 @@ async fn compaction_keeps_query_results_identical() {
             );
             req = second;
         }
-        post(&client, &server, req).await;
+        post_protobuf(&client, &server, &req).await;
         assert_eq!(
             client
                 .post(server.api("/api/v1/admin/flush"))
@@ -153,7 +134,7 @@ async fn retention_deletes_blocks_by_ingestion_age_and_disk_limit_deletes_oldest
         s.start_time_unix_nano -= three_years;
         s.end_time_unix_nano -= three_years;
     }
-    post(&client, &server, req).await;
+    post_protobuf(&client, &server, &req).await;
     client
         .post(server.api("/api/v1/admin/flush"))
         .send()
@@ -177,7 +158,7 @@ async fn retention_deletes_blocks_by_ingestion_age_and_disk_limit_deletes_oldest
         started.elapsed()
     );
     let newer = random_trace_id();
-    post(&client, &server, sample_trace("svc", &newer)).await;
+    post_protobuf(&client, &server, &sample_trace("svc", &newer)).await;
     client
         .post(server.api("/api/v1/admin/flush"))
         .send()
@@ -206,7 +187,7 @@ async fn retention_deletes_blocks_by_ingestion_age_and_disk_limit_deletes_oldest
         &["--max-disk", "1B", "--maintenance-interval", "200ms"],
     );
     let tid = random_trace_id();
-    post(&client, &server, sample_trace("svc", &tid)).await;
+    post_protobuf(&client, &server, &sample_trace("svc", &tid)).await;
     client
         .post(server.api("/api/v1/admin/flush"))
         .send()
@@ -219,19 +200,4 @@ async fn retention_deletes_blocks_by_ingestion_age_and_disk_limit_deletes_oldest
         async || fetch_trace(&client, &server, &h).await.is_none(),
     )
     .await;
-}
-
-async fn post(
-    client: &reqwest::Client,
-    server: &Server,
-    req: weft_proto::ExportTraceServiceRequest,
-) {
-    let r = client
-        .post(server.otlp_http_url())
-        .header("content-type", "application/x-protobuf")
-        .body(req.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
 }

@@ -335,3 +335,43 @@ pub async fn eventually(what: &str, timeout: Duration, mut f: impl AsyncFnMut() 
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Lowercase hex of an id's bytes.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// POSTs an export request as OTLP/HTTP protobuf and asserts 200.
+pub async fn post_protobuf(
+    client: &reqwest::Client,
+    server: &Server,
+    req: &ExportTraceServiceRequest,
+) {
+    use prost::Message;
+    let r = client
+        .post(server.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .expect("POST /v1/traces");
+    assert_eq!(r.status(), 200, "POST /v1/traces");
+}
+
+/// One value from the server's `/metrics`.
+pub async fn metric(client: &reqwest::Client, server: &Server, name: &str) -> f64 {
+    let m = client
+        .get(server.api("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    m.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{name} "))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no metric {name} in /metrics"))
+}
