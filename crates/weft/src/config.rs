@@ -253,6 +253,8 @@ pub struct Config {
     pub langsmith: Option<LangSmithConfig>,
     /// How long the guard's drop waits for the final flush.
     pub shutdown_timeout: Duration,
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: record prompts and responses.
+    pub genai_capture_content: bool,
     /// Values that were ignored, with the reason (the spec says to warn, not fail).
     pub warnings: Vec<String>,
 }
@@ -319,6 +321,7 @@ pub const VARIABLES: &[&str] = &[
     "WEFT_KEEP_ERRORS",
     "WEFT_KEEP_SLOW_MS",
     "WEFT_SHUTDOWN_TIMEOUT_MS",
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
 ];
 
 struct Env<'a> {
@@ -851,7 +854,12 @@ impl Config {
             .millis(&["WEFT_SHUTDOWN_TIMEOUT_MS"])?
             .unwrap_or(Duration::from_secs(5));
 
+        let genai_capture_content = env
+            .bool_strict("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")?
+            .unwrap_or(false);
+
         Ok(Config {
+            genai_capture_content,
             disabled,
             service_name,
             service_version,

@@ -22,7 +22,7 @@ use crate::InitError;
 pub(crate) fn otlp(c: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
     let https = c.endpoint.starts_with("https://");
     let tls_files = c.certificate.is_some() || c.client_key.is_some();
-    if c.protocol == Protocol::Grpc && (https || tls_files) && !cfg!(feature = "tls") {
+    if (https || (tls_files && c.protocol == Protocol::Grpc)) && !cfg!(feature = "tls") {
         return Err(InitError::TlsUnavailable {
             endpoint: c.endpoint.clone(),
         });
@@ -104,6 +104,11 @@ pub(crate) fn langsmith(
     c: &LangSmithConfig,
     timeout: std::time::Duration,
 ) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
+    if c.endpoint.starts_with("https://") && !cfg!(feature = "tls") {
+        return Err(InitError::TlsUnavailable {
+            endpoint: c.endpoint.clone(),
+        });
+    }
     let mut headers = HashMap::new();
     headers.insert("x-api-key".to_string(), c.api_key.clone());
     headers.insert("Langsmith-Project".to_string(), c.project.clone());

@@ -54,8 +54,8 @@ pub enum InitError {
     /// An environment variable is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// An `https` gRPC endpoint (or a certificate file) without TLS support compiled in.
-    #[error("otlp endpoint {endpoint} needs TLS but weft was built without it; enable the `tls` feature of weft or use an http:// endpoint")]
+    /// An `https` endpoint (or a certificate file) without TLS support compiled in.
+    #[error("endpoint {endpoint} needs TLS but weft was built without it; enable the `tls` feature of weft or use an http:// endpoint")]
     TlsUnavailable {
         /// The endpoint.
         endpoint: String,
@@ -313,6 +313,9 @@ impl Builder {
         let config = self.config()?;
         for w in &config.warnings {
             eprintln!("weft: warning: {w}");
+        }
+        if config.genai_capture_content {
+            genai::set_capture_content(true);
         }
         let stats = Arc::new(Stats::default());
         let set_global = self.set_global.unwrap_or(true);

@@ -6,7 +6,6 @@ use std::io::Write;
 use opentelemetry::trace::TraceContextExt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -38,6 +37,9 @@ pub(crate) fn install(
 /// fields, and `trace_id`/`span_id` of the current span when there is one.
 pub struct JsonLogLayer<W> {
     make_writer: W,
+    // the subscriber this layer is part of: `Span::current()` cannot be used from inside a
+    // layer callback (tracing hands re-entrant callers the no-op dispatcher)
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
 }
 
 impl<W> JsonLogLayer<W>
@@ -46,7 +48,10 @@ where
 {
     /// Logs to whatever `make_writer` returns for each line.
     pub fn with_writer(make_writer: W) -> Self {
-        JsonLogLayer { make_writer }
+        JsonLogLayer {
+            make_writer,
+            dispatch: std::sync::OnceLock::new(),
+        }
     }
 }
 
@@ -55,6 +60,7 @@ impl JsonLogLayer<fn() -> Box<dyn Write>> {
     pub fn stdout() -> Self {
         JsonLogLayer {
             make_writer: || Box::new(std::io::stdout()),
+            dispatch: std::sync::OnceLock::new(),
         }
     }
 }
@@ -88,6 +94,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: Fn() -> Box<dyn Write> + Send + Sync + 'static,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut v = JsonVisitor(serde_json::Map::new());
         let now = std::time::SystemTime::now()
@@ -100,13 +110,15 @@ where
         v.0.insert("level".into(), event.metadata().level().as_str().into());
         v.0.insert("target".into(), event.metadata().target().into());
         event.record(&mut v);
-        if ctx.event_span(event).is_some() {
-            let cx = tracing::Span::current().context();
-            let span = cx.span();
-            let sc = span.span_context();
-            if sc.is_valid() {
-                v.0.insert("trace_id".into(), sc.trace_id().to_string().into());
-                v.0.insert("span_id".into(), sc.span_id().to_string().into());
+        let dispatch = self.dispatch.get().and_then(|d| d.upgrade());
+        if let (Some(span), Some(dispatch)) = (ctx.event_span(event), dispatch) {
+            if let Some(cx) = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch) {
+                let span = cx.span();
+                let sc = span.span_context();
+                if sc.is_valid() {
+                    v.0.insert("trace_id".into(), sc.trace_id().to_string().into());
+                    v.0.insert("span_id".into(), sc.span_id().to_string().into());
+                }
             }
         }
         let mut line = serde_json::to_vec(&serde_json::Value::Object(v.0)).unwrap_or_default();

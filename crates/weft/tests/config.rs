@@ -354,6 +354,10 @@ fn bad_values_name_the_variable() {
             "LANGSMITH_ENDPOINT",
         ),
         (&[("WEFT_KEEP_SLOW_MS", "fast")], "WEFT_KEEP_SLOW_MS"),
+        (
+            &[("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "sure")],
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        ),
     ];
     for (vars, var) in table {
         match Config::from_env_map(&env(vars)) {

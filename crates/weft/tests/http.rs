@@ -207,6 +207,8 @@ async fn langsmith_exporter_speaks_its_otlp_endpoint() {
         let st = st.clone();
         async move {
             let (parts, body) = req.into_parts();
+            // a test fake, capped at 1 MiB; weft_ingest's helper is not a dependency of weft
+            #[allow(clippy::disallowed_methods)]
             let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
             let mut v = Vec::new();
             if parts.method != http::Method::POST {

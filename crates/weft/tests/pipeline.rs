@@ -176,7 +176,9 @@ fn https_grpc_without_tls_is_an_error_not_plaintext() {
         .install_subscriber(false)
         .set_global(false)
         .init();
-    let e = r.err().expect("must fail");
+    let Err(e) = r else {
+        panic!("an https gRPC endpoint without TLS must fail")
+    };
     let msg = e.to_string();
     assert!(
         msg.contains("TLS") && msg.contains("https://collector.example:4317"),
