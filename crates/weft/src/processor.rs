@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,23 +87,35 @@ impl<E: SpanExporter> DynExporter for E {
     }
 }
 
-enum Msg {
-    Span(Box<SpanData>),
+enum Ctl {
+    /// A full batch is waiting.
+    ExportNow,
     Flush(SyncSender<OTelSdkResult>),
     Shutdown(SyncSender<OTelSdkResult>),
 }
 
 /// Batches spans for one exporter and exports them on weft's runtime.
+///
+/// Spans go through their own bounded channel that the worker only drains (it never blocks on
+/// it), so sending a span never wakes a thread; the worker sleeps on a small control channel
+/// until the schedule delay passes, a batch is full, or a flush/shutdown arrives.
 pub(crate) struct Batcher {
     name: &'static str,
-    tx: SyncSender<Msg>,
+    spans: SyncSender<SpanData>,
+    ctl: SyncSender<Ctl>,
+    queued: Arc<AtomicUsize>,
+    export_requested: Arc<AtomicBool>,
+    max_batch: usize,
     stats: Arc<Stats>,
     worker: Mutex<Option<Worker>>,
 }
 
 struct Worker {
     exporter: Box<dyn DynExporter>,
-    rx: Receiver<Msg>,
+    spans: Receiver<SpanData>,
+    ctl: Receiver<Ctl>,
+    queued: Arc<AtomicUsize>,
+    export_requested: Arc<AtomicBool>,
     config: BatchConfig,
     rt: tokio::runtime::Handle,
     stats: Arc<Stats>,
@@ -123,15 +135,24 @@ impl Batcher {
         rt: tokio::runtime::Handle,
         stats: Arc<Stats>,
     ) -> Self {
-        // control messages share the queue; +16 leaves room for them when spans fill it
-        let (tx, rx) = sync_channel(config.max_queue_size + 16);
+        let (spans_tx, spans_rx) = sync_channel(config.max_queue_size);
+        let (ctl_tx, ctl_rx) = sync_channel(64);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let export_requested = Arc::new(AtomicBool::new(false));
         Batcher {
             name,
-            tx,
+            spans: spans_tx,
+            ctl: ctl_tx,
+            queued: queued.clone(),
+            export_requested: export_requested.clone(),
+            max_batch: config.max_export_batch_size,
             stats: stats.clone(),
             worker: Mutex::new(Some(Worker {
                 exporter,
-                rx,
+                spans: spans_rx,
+                ctl: ctl_rx,
+                queued,
+                export_requested,
                 config,
                 rt,
                 stats,
@@ -157,8 +178,13 @@ impl Batcher {
     }
 
     pub(crate) fn send(&self, span: SpanData) {
-        match self.tx.try_send(Msg::Span(Box::new(span))) {
-            Ok(()) => {}
+        match self.spans.try_send(span) {
+            Ok(()) => {
+                let n = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                if n >= self.max_batch && !self.export_requested.swap(true, Ordering::AcqRel) {
+                    let _ = self.ctl.try_send(Ctl::ExportNow);
+                }
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -167,15 +193,14 @@ impl Batcher {
 
     fn control(
         &self,
-        make: fn(SyncSender<OTelSdkResult>) -> Msg,
+        make: fn(SyncSender<OTelSdkResult>) -> Ctl,
         timeout: Duration,
     ) -> OTelSdkResult {
         let (rtx, rrx) = sync_channel(1);
         let deadline = Instant::now() + timeout;
-        // the queue may be full of spans: retry until the deadline rather than block
         let mut msg = make(rtx);
         loop {
-            match self.tx.try_send(msg) {
+            match self.ctl.try_send(msg) {
                 Ok(()) => break,
                 Err(TrySendError::Full(m)) => {
                     if Instant::now() >= deadline {
@@ -195,44 +220,41 @@ impl Batcher {
     }
 
     pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
-        self.control(Msg::Flush, timeout)
+        self.control(Ctl::Flush, timeout)
     }
 
     pub(crate) fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
-        self.control(Msg::Shutdown, timeout)
+        self.control(Ctl::Shutdown, timeout)
     }
 }
 
 impl Worker {
     fn run(mut self) {
-        let mut batch: Vec<SpanData> = Vec::with_capacity(self.config.max_export_batch_size);
         let mut next = Instant::now() + self.config.schedule_delay;
         loop {
             let wait = next.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(wait) {
-                Ok(Msg::Span(s)) => {
-                    batch.push(*s);
-                    if batch.len() >= self.config.max_export_batch_size {
-                        let _ = self.export(&mut batch);
-                    }
+            match self.ctl.recv_timeout(wait) {
+                Ok(Ctl::ExportNow) => {
+                    self.export_requested.store(false, Ordering::Release);
+                    let _ = self.drain(true);
                 }
-                Ok(Msg::Flush(reply)) => {
-                    let r = self.drain(&mut batch);
+                Ok(Ctl::Flush(reply)) => {
+                    let r = self.drain(false);
                     let _ = reply.send(r);
                     next = Instant::now() + self.config.schedule_delay;
                 }
-                Ok(Msg::Shutdown(reply)) => {
-                    let r = self.drain(&mut batch);
+                Ok(Ctl::Shutdown(reply)) => {
+                    let r = self.drain(false);
                     let r2 = self.exporter.shutdown();
                     let _ = reply.send(r.and(r2));
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.export(&mut batch);
+                    let _ = self.drain(false);
                     next = Instant::now() + self.config.schedule_delay;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.export(&mut batch);
+                    let _ = self.drain(false);
                     let _ = self.exporter.shutdown();
                     return;
                 }
@@ -240,19 +262,20 @@ impl Worker {
         }
     }
 
-    /// Exports everything queued now.
-    fn drain(&mut self, batch: &mut Vec<SpanData>) -> OTelSdkResult {
+    /// Exports what is queued: everything, or only full batches.
+    fn drain(&mut self, full_only: bool) -> OTelSdkResult {
+        let max = self.config.max_export_batch_size;
         let mut result = Ok(());
         loop {
-            while batch.len() < self.config.max_export_batch_size {
-                match self.rx.try_recv() {
-                    Ok(Msg::Span(s)) => batch.push(*s),
-                    Ok(Msg::Flush(reply)) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                    Ok(Msg::Shutdown(reply)) => {
-                        // a second shutdown while draining: answer it, we are shutting down anyway
-                        let _ = reply.send(Ok(()));
+            if full_only && self.queued.load(Ordering::Relaxed) < max {
+                return result;
+            }
+            let mut batch = Vec::with_capacity(max.min(self.queued.load(Ordering::Relaxed).max(1)));
+            while batch.len() < max {
+                match self.spans.try_recv() {
+                    Ok(s) => {
+                        self.queued.fetch_sub(1, Ordering::Relaxed);
+                        batch.push(s);
                     }
                     Err(_) => break,
                 }
@@ -267,11 +290,7 @@ impl Worker {
         }
     }
 
-    fn export(&mut self, batch: &mut Vec<SpanData>) -> OTelSdkResult {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let spans = std::mem::take(batch);
+    fn export(&mut self, spans: Vec<SpanData>) -> OTelSdkResult {
         let n = spans.len() as u64;
         let timeout = self.config.export_timeout;
         let fut = self.exporter.export(spans);

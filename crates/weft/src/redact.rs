@@ -81,7 +81,8 @@ impl Redactor {
 
     /// Masks values whose key contains `fragment` (case-insensitive).
     pub fn key(mut self, fragment: impl Into<String>) -> Self {
-        self.keys.push(fragment.into().to_ascii_lowercase());
+        self.keys
+            .push(fragment.into().to_ascii_lowercase().replace('-', "_"));
         self
     }
 
@@ -120,16 +121,14 @@ impl Redactor {
     /// or, for fragments that are never benign (`password`, `passwd`, `secret`,
     /// `authorization`, `apikey`, `credential`), anywhere in the key.
     pub fn key_matches(&self, key: &str) -> bool {
-        if self.keys.is_empty() {
-            return false;
-        }
-        let k = key.to_ascii_lowercase().replace('-', "_");
-        let last = k.rsplit('.').next().unwrap_or(&k);
-        let padded = format!("_{last}_");
+        let k = key.as_bytes();
+        let last = match k.iter().rposition(|&b| b == b'.') {
+            Some(i) => &k[i + 1..],
+            None => k,
+        };
         self.keys.iter().any(|f| {
-            let f = f.replace('-', "_");
-            (STRONG.contains(&f.as_str()) && k.contains(f.as_str()))
-                || padded.contains(&format!("_{f}_"))
+            let f = f.as_bytes();
+            find(last, f, true) || (STRONG.iter().any(|s| s.as_bytes() == f) && find(k, f, false))
         })
     }
 
@@ -182,7 +181,34 @@ impl Redactor {
     }
 }
 
+fn norm(b: u8) -> u8 {
+    match b {
+        b'-' => b'_',
+        b => b.to_ascii_lowercase(),
+    }
+}
+
+/// Case-insensitive search treating `-` as `_`, without allocating; with `word`, the match
+/// must be bounded by the ends or by `_`/`-`.
+fn find(hay: &[u8], needle: &[u8], word: bool) -> bool {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return false;
+    }
+    (0..=hay.len() - needle.len()).any(|i| {
+        hay[i..i + needle.len()]
+            .iter()
+            .zip(needle)
+            .all(|(&h, &n)| norm(h) == n)
+            && (!word
+                || ((i == 0 || norm(hay[i - 1]) == b'_')
+                    && (i + needle.len() == hay.len() || norm(hay[i + needle.len()]) == b'_')))
+    })
+}
+
 fn looks_like_email(v: &str) -> bool {
+    if !v.contains('@') {
+        return false;
+    }
     v.split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == ',' || c == ';')
         .any(|w| {
             let Some((local, domain)) = w.split_once('@') else {
@@ -203,11 +229,15 @@ fn looks_like_email(v: &str) -> bool {
 }
 
 fn looks_like_auth_header(v: &str) -> bool {
-    let l = v.trim_start().to_ascii_lowercase();
-    (l.starts_with("bearer ") || l.starts_with("basic ")) && l.len() > 10
+    let l = v.trim_start().as_bytes();
+    let starts = |p: &[u8]| l.len() >= p.len() && l[..p.len()].eq_ignore_ascii_case(p);
+    (starts(b"bearer ") || starts(b"basic ")) && l.len() > 10
 }
 
 fn looks_like_jwt(v: &str) -> bool {
+    if !v.contains("eyJ") {
+        return false;
+    }
     v.split_whitespace().any(|w| {
         w.starts_with("eyJ")
             && w.split('.').count() == 3
@@ -220,6 +250,12 @@ fn looks_like_jwt(v: &str) -> bool {
 }
 
 fn looks_like_api_key(v: &str) -> bool {
+    if !["sk-", "ghp_", "xoxb-", "lsv2_", "AKIA"]
+        .iter()
+        .any(|p| v.contains(p))
+    {
+        return false;
+    }
     v.split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '=')
         .any(|w| {
             let body_ok = |rest: &str, min: usize| {
