@@ -182,6 +182,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         sub.init();
     }
     let cfg = resolve(&a)?;
+    raise_open_file_limit();
     let server = weft_server::start(cfg.clone()).await?;
     let r = &server.open_report;
     tracing::info!(
@@ -204,6 +205,28 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: every block keeps its spans file
+/// open, and a store with long retention holds many blocks.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let soft = lim.rlim_cur;
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                tracing::debug!(from = soft, to = lim.rlim_max, "raised the open-file limit");
+            } else {
+                tracing::warn!(limit = soft, "could not raise the open-file limit; a store with many blocks may hit it (raise it with ulimit -n)");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -201,3 +201,41 @@ async fn retention_deletes_blocks_by_ingestion_age_and_disk_limit_deletes_oldest
     )
     .await;
 }
+
+#[tokio::test]
+async fn many_blocks_under_a_low_open_file_limit() {
+    // a soft limit of 64 descriptors, 80 blocks: weft raises its soft limit to the hard one
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.args(["--nofile=64:", "--"]).arg(bin()); // soft 64, hard unchanged
+    let server = Server::start_command(cmd, dir.path(), &["--maintenance-interval", "1h"], &[]);
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for _ in 0..80 {
+        let tid = random_trace_id();
+        post_protobuf(&client, &server, &sample_trace("svc", &tid)).await;
+        let r = client
+            .post(server.api("/api/v1/admin/flush"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        ids.push(hex(&tid));
+    }
+    assert_eq!(metric(&client, &server, "weft_store_blocks").await, 80.0);
+    for id in &ids {
+        assert!(
+            fetch_trace(&client, &server, id).await.is_some(),
+            "trace {id}"
+        );
+    }
+    let v: Value = client
+        .get(server.api("/api/v1/search?service=svc&limit=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["traces"].as_array().unwrap().len(), 80);
+}

@@ -473,12 +473,11 @@ fn summary_batch(rows: &[TraceSummary]) -> RecordBatch {
     RecordBatch::try_new(summary_schema(), columns).expect("columns match the schema")
 }
 
-/// An open block: its metadata and bloom filter in memory, its files read on demand through
-/// handles opened once (so a block deleted by compaction stays readable to queries in flight).
+/// An open block: its metadata and bloom filter in memory, its spans read through a handle
+/// opened once (so a block deleted by compaction stays readable to queries in flight).
 pub struct Block {
     pub dir: PathBuf,
     spans_file: PreadFile,
-    summary_file: PreadFile,
     pub meta: BlockMeta,
     bloom: Bloom,
     spans_meta: ArrowReaderMetadata,
@@ -509,14 +508,9 @@ impl Block {
         let file = PreadFile::new(file).map_err(|e| StoreError::io(&spans_path, e))?;
         let spans_meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| pq_err(&spans_path, e))?;
-        let summary_path = dir.join(SUMMARY_FILE);
-        let summary_file = File::open(&summary_path)
-            .and_then(PreadFile::new)
-            .map_err(|e| StoreError::io(&summary_path, e))?;
         Ok(Block {
             dir: dir.to_path_buf(),
             spans_file: file,
-            summary_file,
             meta,
             bloom,
             spans_meta,
@@ -741,8 +735,9 @@ impl Block {
     }
 
     fn load_summaries(&self) -> Result<Vec<TraceSummary>> {
+        // opened on first use only (then cached): a block holds one descriptor, not two
         let path = self.dir.join(SUMMARY_FILE);
-        let file = self.summary_file.clone();
+        let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| pq_err(&path, e))?
             .with_batch_size(ROW_GROUP_ROWS)

@@ -39,7 +39,16 @@ impl Server {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
-        let mut cmd = Command::new(bin);
+        Self::start_command(Command::new(bin), data_dir, extra, env)
+    }
+
+    /// Starts `weft serve` through `cmd`: the binary, or a wrapper such as `prlimit … weft`.
+    pub fn start_command(
+        mut cmd: Command,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         cmd.arg("serve")
             .args([
                 "--otlp-grpc",
