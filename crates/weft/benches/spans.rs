@@ -36,13 +36,15 @@ fn env(sampler: &str) -> std::collections::HashMap<String, String> {
 }
 
 fn weft_guard(sampler: &str) -> weft::Guard {
+    weft_builder(sampler).init().unwrap()
+}
+
+fn weft_builder(sampler: &str) -> weft::Builder {
     weft::builder()
         .env(env(sampler))
         .install_subscriber(false)
         .set_global(false)
         .with_exporter(Noop)
-        .init()
-        .unwrap()
 }
 
 fn bare(sampler: Sampler) -> SdkTracerProvider {
@@ -84,6 +86,10 @@ fn spans(c: &mut Criterion) {
         g.bench_function(format!("weft/{label}"), |b| b.iter(|| one_span(&t)));
         drop(guard);
     }
+    let guard = weft_builder("always_on").no_redaction().init().unwrap();
+    let t = guard.tracer_provider().tracer("bench");
+    g.bench_function("weft/sampled_no_redaction", |b| b.iter(|| one_span(&t)));
+    drop(guard);
     g.finish();
 }
 

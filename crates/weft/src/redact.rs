@@ -41,6 +41,8 @@ type ValueMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// [`Redactor::empty`], then add rules.
 #[derive(Clone)]
 pub struct Redactor {
+    /// changes with every rule, so per-thread caches of key decisions know when to reset
+    id: u64,
     keys: Vec<String>,
     values: Vec<(String, ValueMatcher)>,
 }
@@ -74,6 +76,7 @@ impl Redactor {
     /// No rules at all.
     pub fn empty() -> Self {
         Redactor {
+            id: next_id(),
             keys: Vec::new(),
             values: Vec::new(),
         }
@@ -83,6 +86,7 @@ impl Redactor {
     pub fn key(mut self, fragment: impl Into<String>) -> Self {
         self.keys
             .push(fragment.into().to_ascii_lowercase().replace('-', "_"));
+        self.id = next_id();
         self
     }
 
@@ -112,6 +116,7 @@ impl Redactor {
         matcher: impl Fn(&str) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.values.push((name.into(), Arc::new(matcher)));
+        self.id = next_id();
         self
     }
 
@@ -137,9 +142,26 @@ impl Redactor {
         self.values.iter().any(|(_, m)| m(value))
     }
 
+    /// [`Self::key_matches`] through a per-thread cache (attribute keys repeat endlessly).
+    fn key_matches_cached(&self, key: &str) -> bool {
+        KEY_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != self.id || c.1.len() > 4096 {
+                c.0 = self.id;
+                c.1.clear();
+            }
+            if let Some(&hit) = c.1.get(key) {
+                return hit;
+            }
+            let m = self.key_matches(key);
+            c.1.insert(key.into(), m);
+            m
+        })
+    }
+
     /// Masks one attribute in place.
     pub fn redact_kv(&self, kv: &mut KeyValue) {
-        if self.key_matches(kv.key.as_str()) {
+        if self.key_matches_cached(kv.key.as_str()) {
             kv.value = Value::String(MASK.into());
             return;
         }
@@ -179,6 +201,16 @@ impl Redactor {
             }
         }
     }
+}
+
+thread_local! {
+    static KEY_CACHE: std::cell::RefCell<(u64, std::collections::HashMap<Box<str>, bool>)> =
+        std::cell::RefCell::new((0, std::collections::HashMap::new()));
+}
+
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn norm(b: u8) -> u8 {
