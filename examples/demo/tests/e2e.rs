@@ -296,6 +296,10 @@ fn one_request_gives_one_connected_trace_across_three_services() {
     assert!(attr(model, "weft.gen_ai.cost_usd").is_some());
     // prompt capture is off by default
     assert!(attr(model, "gen_ai.input.messages").is_none());
+    // services first (they flush through their guard on SIGTERM), then the server
+    drop((_gateway, _orders, _llm));
+    drop(_server);
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 fn tempfile_dir() -> PathBuf {
