@@ -7,6 +7,7 @@ use common::*;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
@@ -319,4 +320,47 @@ async fn langsmith_exporter_speaks_its_otlp_endpoint() {
         svc.value.clone().unwrap().value.unwrap(),
         V::StringValue("agent".into())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_http_retries_after_429_honouring_retry_after() {
+    let hits: Arc<Mutex<Vec<std::time::Instant>>> = Arc::default();
+    let h = hits.clone();
+    let app = Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move || {
+            let h = h.clone();
+            async move {
+                let mut h = h.lock();
+                h.push(std::time::Instant::now());
+                if h.len() == 1 {
+                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response()
+                } else {
+                    (StatusCode::OK, [("content-type", "application/x-protobuf")]).into_response()
+                }
+            }
+        }),
+    );
+    let addr = serve(app).await;
+    let guard = weft::builder()
+        .env(env(&[
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}")),
+        ]))
+        .install_subscriber(false)
+        .set_global(false)
+        .init()
+        .unwrap();
+    let stats = guard.stats_handle();
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    guard.tracer_provider().tracer("t").start("retried").end();
+    drop(guard);
+    let hits = hits.lock();
+    assert_eq!(hits.len(), 2, "one 429, then one success");
+    let gap = hits[1] - hits[0];
+    assert!(
+        gap >= std::time::Duration::from_millis(900),
+        "retried after {gap:?}, before Retry-After"
+    );
+    assert_eq!(stats.snapshot().exported, 1);
 }
