@@ -470,7 +470,11 @@ impl Guard {
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {
-        tracing_opentelemetry::layer().with_tracer(self.provider.tracer("weft"))
+        tracing_opentelemetry::layer()
+            .with_tracer(self.provider.tracer("weft"))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
     }
     /// The effective configuration.
     pub fn config(&self) -> &Config {
