@@ -85,7 +85,7 @@ impl UnaryService<Bytes> for ExportSvc {
                 .await
                 .map_err(|e| e.to_grpc_status())?;
             Ok(Response::new(ExportTraceServiceResponse {
-                partial_success: (a.rejected_spans > 0).then(|| ExportTracePartialSuccess {
+                partial_success: (a.rejected_spans > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: a.rejected_spans as i64,
                     error_message: a.message,
                 }),

@@ -52,8 +52,7 @@ impl TraceSummary {
         end: u64,
         error: bool,
     ) {
-        let earlier = start < self.start_unix_nano;
-        if (is_root && (!self.has_root || earlier)) || (!is_root && !self.has_root && earlier) {
+        if self.takes_root(is_root, start) {
             self.root_service = service.to_string();
             self.root_name = name.to_string();
             self.has_root = is_root;
@@ -68,12 +67,19 @@ impl TraceSummary {
             self.services.insert(service.to_string());
         }
     }
+    /// Whether a candidate (a root span or not) starting at `start` should name the trace: a
+    /// root beats a non-root; between equals, the earlier one wins.
+    fn takes_root(&self, candidate_is_root: bool, start: u64) -> bool {
+        match (candidate_is_root, self.has_root) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => start < self.start_unix_nano,
+        }
+    }
+
     /// Combines the summary of another part of the same trace (e.g. from another block).
     pub fn merge(&mut self, o: &TraceSummary) {
-        let take_root = (o.has_root
-            && (!self.has_root || o.start_unix_nano < self.start_unix_nano))
-            || (!o.has_root && !self.has_root && o.start_unix_nano < self.start_unix_nano);
-        if take_root {
+        if self.takes_root(o.has_root, o.start_unix_nano) {
             self.root_service = o.root_service.clone();
             self.root_name = o.root_name.clone();
             self.has_root = o.has_root;

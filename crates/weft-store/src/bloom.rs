@@ -52,7 +52,7 @@ impl Bloom {
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<Bloom> {
-        if b.len() < 12 || &b[..8] != MAGIC || (b.len() - 12) % 8 != 0 {
+        if b.len() < 12 || &b[..8] != MAGIC || !(b.len() - 12).is_multiple_of(8) {
             return None;
         }
         let k = u32::from_le_bytes(b[8..12].try_into().ok()?);

@@ -302,7 +302,7 @@ async fn limited_search_equals_brute_force_across_overlapping_blocks() {
                 limit: 4,
                 ..Default::default()
             },
-            Box::new(|t: u64| t % 3 == 0),
+            Box::new(|t: u64| t.is_multiple_of(3)),
         ),
         (
             SearchQuery {
@@ -310,7 +310,7 @@ async fn limited_search_equals_brute_force_across_overlapping_blocks() {
                 limit: 5,
                 ..Default::default()
             },
-            Box::new(|t: u64| t % 4 == 0),
+            Box::new(|t: u64| t.is_multiple_of(4)),
         ),
     ] {
         let got = s.search(&q).await.unwrap();
