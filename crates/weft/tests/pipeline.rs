@@ -12,9 +12,16 @@ use weft::SamplerConfig;
 #[test]
 fn spans_ended_just_before_drop_are_all_exported() {
     let mem = Memory::default();
-    let guard = builder(&mem, &[("OTEL_BSP_SCHEDULE_DELAY", "3600000")])
-        .init()
-        .unwrap();
+    // the queue holds the whole burst: what is tested is the final flush, not queue capacity
+    let guard = builder(
+        &mem,
+        &[
+            ("OTEL_BSP_SCHEDULE_DELAY", "3600000"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "4096"),
+        ],
+    )
+    .init()
+    .unwrap();
     let tracer = guard.tracer_provider().tracer("t");
     for i in 0..3000 {
         let mut s = tracer.start(format!("s{i}"));
@@ -25,6 +32,23 @@ fn spans_ended_just_before_drop_are_all_exported() {
     assert_eq!(mem.spans().len(), 3000);
     let st = stats.snapshot();
     assert_eq!((st.exported, st.dropped, st.failed), (3000, 0, 0));
+}
+
+#[test]
+fn every_span_is_either_exported_or_counted_as_dropped() {
+    let mem = Memory::default();
+    let guard = builder(&mem, &[("OTEL_BSP_MAX_QUEUE_SIZE", "64")])
+        .init()
+        .unwrap();
+    let tracer = guard.tracer_provider().tracer("t");
+    for _ in 0..5000 {
+        tracer.start("s").end();
+    }
+    let stats = guard.stats_handle();
+    drop(guard);
+    let st = stats.snapshot();
+    assert_eq!(st.exported + st.dropped, 5000, "{st:?}");
+    assert_eq!(st.exported as usize, mem.spans().len());
 }
 
 #[tokio::test(flavor = "current_thread")]
