@@ -6,7 +6,7 @@ use prost::Message;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use weft_testkit::{fetch_trace, gzip, hex, random_trace_id, sample_trace, Server};
+use weft_testkit::{admin, fetch_trace, gzip, hex, random_trace_id, sample_trace, Server};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
@@ -262,14 +262,6 @@ async fn overload_gets_429_and_resource_exhausted_with_retry_information() {
         .expect("google.rpc.RetryInfo detail");
     assert_eq!(retry.retry_delay, Some(Duration::from_secs(1)));
     // a cut frees memory; writes are accepted again
-    assert_eq!(
-        client
-            .post(server.api("/api/v1/admin/flush"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    admin(&client, &server, "flush").await;
     assert_eq!(send().await.unwrap().status(), 200);
 }

@@ -4,8 +4,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 use weft_testkit::{
-    eventually, fetch_trace, hex, metric, normalized, post_protobuf, random_trace_id, sample_trace,
-    Server,
+    admin, eventually, fetch_trace, hex, metric, normalized, post_protobuf, random_trace_id,
+    sample_trace, Server,
 };
 
 fn bin() -> &'static Path {
@@ -33,27 +33,11 @@ async fn compaction_keeps_query_results_identical() {
             let mut second = sample_trace(svc, &tid);
             second.resource_spans[0].scope_spans[0].spans = vec![late];
             post_protobuf(&client, &server, &req).await;
-            assert_eq!(
-                client
-                    .post(server.api("/api/v1/admin/flush"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status(),
-                200
-            );
+            admin(&client, &server, "flush").await;
             req = second;
         }
         post_protobuf(&client, &server, &req).await;
-        assert_eq!(
-            client
-                .post(server.api("/api/v1/admin/flush"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        admin(&client, &server, "flush").await;
         ids.push(hex(&tid));
     }
     assert_eq!(metric(&client, &server, "weft_store_blocks").await, 9.0);
@@ -86,23 +70,9 @@ async fn compaction_keeps_query_results_identical() {
         (out, traces)
     };
     let before = snapshot().await;
-    let v: Value = client
-        .post(server.api("/api/v1/admin/compact"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = admin(&client, &server, "compact").await;
     assert_eq!(v["compacted"], true);
-    let v: Value = client
-        .post(server.api("/api/v1/admin/compact"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = admin(&client, &server, "compact").await;
     assert_eq!(v["compacted"], true);
     assert_eq!(metric(&client, &server, "weft_store_blocks").await, 3.0); // 4+4 -> 2 level-1 blocks, 1 left
     assert_eq!(
@@ -135,11 +105,7 @@ async fn retention_deletes_blocks_by_ingestion_age_and_disk_limit_deletes_oldest
         s.end_time_unix_nano -= three_years;
     }
     post_protobuf(&client, &server, &req).await;
-    client
-        .post(server.api("/api/v1/admin/flush"))
-        .send()
-        .await
-        .unwrap();
+    admin(&client, &server, "flush").await;
     let first = hex(&old_stamped);
     assert!(
         fetch_trace(&client, &server, &first).await.is_some(),
@@ -159,11 +125,7 @@ async fn retention_deletes_blocks_by_ingestion_age_and_disk_limit_deletes_oldest
     );
     let newer = random_trace_id();
     post_protobuf(&client, &server, &sample_trace("svc", &newer)).await;
-    client
-        .post(server.api("/api/v1/admin/flush"))
-        .send()
-        .await
-        .unwrap();
+    admin(&client, &server, "flush").await;
     assert!(
         fetch_trace(&client, &server, &hex(&newer)).await.is_some(),
         "recent data must be kept"
@@ -188,11 +150,7 @@ async fn retention_deletes_blocks_by_ingestion_age_and_disk_limit_deletes_oldest
     );
     let tid = random_trace_id();
     post_protobuf(&client, &server, &sample_trace("svc", &tid)).await;
-    client
-        .post(server.api("/api/v1/admin/flush"))
-        .send()
-        .await
-        .unwrap();
+    admin(&client, &server, "flush").await;
     let h = hex(&tid);
     eventually(
         "the block over the disk limit to be deleted",
@@ -214,12 +172,7 @@ async fn many_blocks_under_a_low_open_file_limit() {
     for _ in 0..80 {
         let tid = random_trace_id();
         post_protobuf(&client, &server, &sample_trace("svc", &tid)).await;
-        let r = client
-            .post(server.api("/api/v1/admin/flush"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!(admin(&client, &server, "flush").await["flushed"], true);
         ids.push(hex(&tid));
     }
     assert_eq!(metric(&client, &server, "weft_store_blocks").await, 80.0);

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use prost::Message;
 use std::io::Read;
 use weft_proto::{ExportTracePartialSuccess, ExportTraceServiceResponse};
@@ -106,31 +106,57 @@ pub async fn read_body(
             ),
         )
     };
-    if let Some(len) = headers
+    // an announced Content-Length over the cap is refused without buffering anything, but the
+    // body is still drained (bounded) so the client reads the 413 rather than a reset
+    let announced_too_large = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limits.max_request_bytes as u64 {
-            return Err(too_large());
-        }
-    }
-    #[allow(clippy::disallowed_methods)] // bounded: Limited caps the body
-    let bytes = Limited::new(body, limits.max_request_bytes)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<LengthLimitError>().is_some() {
-                too_large()
-            } else {
-                IngestError::bad_request(format!("could not read the request body: {e}"))
-            }
-        })?
-        .to_bytes();
+        .is_some_and(|len| len > limits.max_request_bytes as u64);
+    let cap = if announced_too_large {
+        0
+    } else {
+        limits.max_request_bytes
+    };
+    let bytes = read_capped(body, cap).await?.ok_or_else(too_large)?;
     if !gzip {
         return Ok(bytes);
     }
     gunzip_capped(&bytes, limits.max_decompressed_bytes)
+}
+
+/// How much of an oversized body is read and discarded (never kept) before answering 413, and
+/// for how long: a client still sending would otherwise see a reset instead of the status
+/// (nginx's "lingering close", done here).
+const DRAIN_BYTES: usize = 64 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads the body into memory up to `cap` bytes; `None` when it is larger (the rest is
+/// drained, within `DRAIN_BYTES` and `DRAIN_TIME`, and dropped).
+async fn read_capped(body: Body, cap: usize) -> Result<Option<Bytes>, IngestError> {
+    let read_err =
+        |e: axum::Error| IngestError::bad_request(format!("could not read the request body: {e}"));
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(read_err)?.into_data() else {
+            continue; // trailers
+        };
+        if buf.len() + data.len() > cap {
+            let mut drained = buf.len() + data.len();
+            drop(buf);
+            let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+            while drained < DRAIN_BYTES {
+                match tokio::time::timeout_at(deadline, body.frame()).await {
+                    Ok(Some(Ok(f))) => drained += f.data_ref().map_or(0, |d| d.len()),
+                    _ => break,
+                }
+            }
+            return Ok(None);
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(Some(buf.freeze()))
 }
 
 /// Decompresses gzip, refusing to produce more than `cap` bytes (a gzip bomb gets 413).

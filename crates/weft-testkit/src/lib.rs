@@ -384,3 +384,16 @@ pub async fn metric(client: &reqwest::Client, server: &Server, name: &str) -> f6
         })
         .unwrap_or_else(|| panic!("no metric {name} in /metrics"))
 }
+
+/// `POST /api/v1/admin/<action>` (flush, compact); asserts 200 and returns the JSON answer.
+pub async fn admin(client: &reqwest::Client, server: &Server, action: &str) -> serde_json::Value {
+    let r = client
+        .post(server.api(&format!("/api/v1/admin/{action}")))
+        .send()
+        .await
+        .expect("POST admin");
+    let status = r.status().as_u16();
+    let body = r.text().await.expect("body");
+    assert_eq!(status, 200, "admin/{action}: {body}");
+    serde_json::from_str(&body).expect("admin answers JSON")
+}
