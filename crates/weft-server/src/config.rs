@@ -101,11 +101,13 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "gib" => 1024.0 * 1024.0 * 1024.0,
         "t" | "tb" => 1e12,
         "tib" => 1024f64.powi(4),
-        u => return Err(format!(
-            "invalid size {s:?}: unknown unit {u:?} (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)"
-        )),
+        u => return Err(unknown_unit(s, u)),
     };
     Ok((n * mult).round() as u64)
+}
+
+fn unknown_unit(s: &str, u: &str) -> String {
+    format!("invalid size {s:?}: unknown unit {u:?} (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)")
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
