@@ -5,7 +5,7 @@ use prost::Message;
 use serde_json::Value;
 use std::path::Path;
 use weft_testkit::{
-    fetch_trace, gzip, hex, metric, normalized, random_trace_id, sample_trace, Server,
+    fetch_trace, get_json, gzip, hex, metric, normalized, random_trace_id, sample_trace, Server,
 };
 
 fn bin() -> &'static Path {
@@ -237,23 +237,9 @@ async fn search_services_operations_and_errors() {
     assert_eq!(s, 400);
     assert!(v["error"].as_str().unwrap().contains("minDuration"), "{v}");
 
-    let v: Value = client
-        .get(server.api("/api/v1/services"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(&client, &server, "/api/v1/services").await;
     assert_eq!(v["services"], serde_json::json!(["checkout", "payments"]));
-    let v: Value = client
-        .get(server.api("/api/v1/services/payments/operations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(&client, &server, "/api/v1/services/payments/operations").await;
     let names: Vec<&str> = v["operations"]
         .as_array()
         .unwrap()

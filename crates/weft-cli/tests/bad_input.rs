@@ -6,7 +6,9 @@ use prost::Message;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use weft_testkit::{admin, fetch_trace, gzip, hex, random_trace_id, sample_trace, Server};
+use weft_testkit::{
+    admin, fetch_trace, get_json, gzip, hex, post_protobuf, random_trace_id, sample_trace, Server,
+};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
@@ -36,15 +38,7 @@ async fn bad_requests_get_clear_errors_and_lose_nothing() {
     );
     let client = reqwest::Client::new();
     let good = random_trace_id();
-    let good_req = sample_trace("good", &good);
-    let r = client
-        .post(server.otlp_http_url())
-        .header("content-type", "application/x-protobuf")
-        .body(good_req.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_protobuf(&client, &server, &sample_trace("good", &good)).await;
 
     let bad_id = random_trace_id();
     let full = sample_trace("bad", &bad_id).encode_to_vec();
@@ -133,14 +127,7 @@ async fn bad_requests_get_clear_errors_and_lose_nothing() {
     assert_eq!(resp.partial_success.unwrap().rejected_spans, 1);
 
     // nothing of the bad requests is stored; the good one is intact; the server still serves
-    let services: Value = client
-        .get(server.api("/api/v1/services"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let services: Value = get_json(&client, &server, "/api/v1/services").await;
     assert_eq!(
         services["services"],
         serde_json::json!(["bad", "good"]),

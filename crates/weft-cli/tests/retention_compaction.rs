@@ -4,8 +4,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 use weft_testkit::{
-    admin, eventually, fetch_trace, hex, metric, normalized, post_protobuf, random_trace_id,
-    sample_trace, Server,
+    admin, eventually, fetch_trace, get_json, hex, metric, normalized, post_protobuf,
+    random_trace_id, sample_trace, Server,
 };
 
 fn bin() -> &'static Path {
@@ -51,14 +51,7 @@ async fn compaction_keeps_query_results_identical() {
     let snapshot = || async {
         let mut out = Vec::new();
         for q in queries {
-            let v: Value = client
-                .get(server.api(&format!("/api/v1/search?{q}")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v: Value = get_json(&client, &server, &format!("/api/v1/search?{q}")).await;
             out.push(v);
         }
         let mut traces = Vec::new();
@@ -182,13 +175,6 @@ async fn many_blocks_under_a_low_open_file_limit() {
             "trace {id}"
         );
     }
-    let v: Value = client
-        .get(server.api("/api/v1/search?service=svc&limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(&client, &server, "/api/v1/search?service=svc&limit=100").await;
     assert_eq!(v["traces"].as_array().unwrap().len(), 80);
 }

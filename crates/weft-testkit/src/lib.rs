@@ -397,3 +397,15 @@ pub async fn admin(client: &reqwest::Client, server: &Server, action: &str) -> s
     assert_eq!(status, 200, "admin/{action}: {body}");
     serde_json::from_str(&body).expect("admin answers JSON")
 }
+
+/// `GET` an API path and decode the JSON answer (any status).
+pub async fn get_json(client: &reqwest::Client, server: &Server, path: &str) -> serde_json::Value {
+    client
+        .get(server.api(path))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("the API answers JSON")
+}
