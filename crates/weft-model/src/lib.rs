@@ -7,10 +7,12 @@
 pub mod duration;
 mod ids;
 mod summary;
+pub mod tree;
 mod value;
 
 pub use ids::{IdError, SpanId, TraceId};
 pub use summary::{TraceSummary, SERVICE_NAME};
+pub use tree::{Node, TraceTree};
 pub use value::{AnyValue, KeyValue};
 
 use std::sync::Arc;
