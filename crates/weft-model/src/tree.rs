@@ -85,12 +85,12 @@ impl<'a> TraceTree<'a> {
                 missing_parent: false,
             });
         }
-        for i in 0..nodes.len() {
-            if let Some(p) = nodes[i].span.span.parent_span_id {
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if let Some(p) = node.span.span.parent_span_id {
                 match index.get(&p) {
-                    Some(&pi) if pi != i => nodes[i].parent = Some(pi),
+                    Some(&pi) if pi != i => node.parent = Some(pi),
                     Some(_) => {} // a span that is its own parent is a root
-                    None => nodes[i].missing_parent = true,
+                    None => node.missing_parent = true,
                 }
             }
         }
