@@ -29,6 +29,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
         .route("/metrics", get(crate::metrics::metrics))
+        .merge(crate::query_api::routes())
+        .merge(crate::analysis_api::routes())
+        .merge(crate::jaeger_api::routes())
+        .merge(crate::ui::routes())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -6,7 +6,11 @@
 
 pub mod api;
 pub mod config;
+mod analysis_api;
+mod jaeger_api;
 mod metrics;
+mod query_api;
+mod ui;
 
 pub use config::ServerConfig;
 
