@@ -122,7 +122,7 @@ fn axum_hello(c: &mut Criterion) {
         let sub = tracing_subscriber::registry().with(guard.layer());
         let app = axum::Router::new()
             .route("/hello", get(|| async { "hi" }))
-            .layer(weft::http_server::WeftLayer::new());
+            .layer(weft::http_server::WeftLayer::new().tracer_provider(guard.tracer_provider()));
         tracing::subscriber::with_default(sub, || {
             g.bench_function(label, |b| {
                 b.iter(|| rt.block_on(app.clone().oneshot(req())).unwrap())

@@ -115,15 +115,20 @@ where
         v.0.insert("target".into(), event.metadata().target().into());
         event.record(&mut v);
         let dispatch = self.dispatch.get().and_then(|d| d.upgrade());
-        if let (Some(span), Some(dispatch)) = (ctx.event_span(event), dispatch) {
-            if let Some(cx) = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch) {
-                let span = cx.span();
-                let sc = span.span_context();
-                if sc.is_valid() {
-                    v.0.insert("trace_id".into(), sc.trace_id().to_string().into());
-                    v.0.insert("span_id".into(), sc.span_id().to_string().into());
-                }
+        // the event's tracing span, or else the current OpenTelemetry context (a server span
+        // of weft's HTTP layer is an OpenTelemetry span with no tracing span around it)
+        let cx = match (ctx.event_span(event), dispatch) {
+            (Some(span), Some(dispatch)) => {
+                tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)
             }
+            _ => None,
+        }
+        .unwrap_or_else(opentelemetry::Context::current);
+        let span = cx.span();
+        let sc = span.span_context();
+        if sc.is_valid() {
+            v.0.insert("trace_id".into(), sc.trace_id().to_string().into());
+            v.0.insert("span_id".into(), sc.span_id().to_string().into());
         }
         let mut line = serde_json::to_vec(&serde_json::Value::Object(v.0)).unwrap_or_default();
         line.push(b'\n');

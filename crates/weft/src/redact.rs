@@ -37,6 +37,14 @@ const STRONG: &[&str] = &[
 
 type ValueMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// A value rule: one of the built-in detectors (which share one cheap pre-scan) or a
+/// caller's function.
+#[derive(Clone)]
+enum Matcher {
+    Builtin(fn(&str) -> bool),
+    Custom(ValueMatcher),
+}
+
 /// Masks attribute values. Build with [`Redactor::default`] (the default rules) or
 /// [`Redactor::empty`], then add rules.
 #[derive(Clone)]
@@ -44,7 +52,7 @@ pub struct Redactor {
     /// changes with every rule, so per-thread caches of key decisions know when to reset
     id: u64,
     keys: Vec<String>,
-    values: Vec<(String, ValueMatcher)>,
+    values: Vec<(String, Matcher)>,
 }
 
 impl fmt::Debug for Redactor {
@@ -63,12 +71,17 @@ impl Default for Redactor {
     /// The default key fragments plus value detectors for e-mail addresses, bearer/basic
     /// credentials, JWTs and common API key shapes (`sk-…`, `ghp_…`, `AKIA…`).
     fn default() -> Self {
-        Redactor::empty()
-            .keys(DEFAULT_KEYS.iter().copied())
-            .value_matcher("email", looks_like_email)
-            .value_matcher("auth-scheme", looks_like_auth_header)
-            .value_matcher("jwt", looks_like_jwt)
-            .value_matcher("api-key", looks_like_api_key)
+        let mut r = Redactor::empty().keys(DEFAULT_KEYS.iter().copied());
+        for (name, f) in [
+            ("email", looks_like_email as fn(&str) -> bool),
+            ("auth-scheme", looks_like_auth_header),
+            ("jwt", looks_like_jwt),
+            ("api-key", looks_like_api_key),
+        ] {
+            r.values.push((name.into(), Matcher::Builtin(f)));
+        }
+        r.id = next_id();
+        r
     }
 }
 
@@ -115,7 +128,8 @@ impl Redactor {
         name: impl Into<String>,
         matcher: impl Fn(&str) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.values.push((name.into(), Arc::new(matcher)));
+        self.values
+            .push((name.into(), Matcher::Custom(Arc::new(matcher))));
         self.id = next_id();
         self
     }
@@ -139,7 +153,13 @@ impl Redactor {
 
     /// Whether a value is sensitive.
     pub fn value_matches(&self, value: &str) -> bool {
-        self.values.iter().any(|(_, m)| m(value))
+        // the built-in detectors all need a marker (`@`, `eyJ`, a key prefix, an auth
+        // scheme) that one pass over the bytes finds; most values have none
+        let mut marked = None;
+        self.values.iter().any(|(_, m)| match m {
+            Matcher::Builtin(f) => *marked.get_or_insert_with(|| has_marker(value)) && f(value),
+            Matcher::Custom(f) => f(value),
+        })
     }
 
     /// [`Self::key_matches`] through a per-thread cache (attribute keys repeat endlessly).
@@ -204,8 +224,8 @@ impl Redactor {
 }
 
 thread_local! {
-    static KEY_CACHE: std::cell::RefCell<(u64, std::collections::HashMap<Box<str>, bool>)> =
-        std::cell::RefCell::new((0, std::collections::HashMap::new()));
+    static KEY_CACHE: std::cell::RefCell<(u64, rustc_hash::FxHashMap<Box<str>, bool>)> =
+        std::cell::RefCell::new((0, rustc_hash::FxHashMap::default()));
 }
 
 fn next_id() -> u64 {
@@ -234,6 +254,27 @@ fn find(hay: &[u8], needle: &[u8], word: bool) -> bool {
             && (!word
                 || ((i == 0 || norm(hay[i - 1]) == b'_')
                     && (i + needle.len() == hay.len() || norm(hay[i + needle.len()]) == b'_')))
+    })
+}
+
+/// Whether a value holds any marker a built-in detector needs; false means none can match.
+fn has_marker(v: &str) -> bool {
+    let b = v.as_bytes();
+    let t = v.trim_start().as_bytes();
+    let starts = |p: &[u8]| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p);
+    if starts(b"bearer ") || starts(b"basic ") {
+        return true;
+    }
+    let at = |i: usize, p: &[u8]| b.len() >= i + p.len() && &b[i..i + p.len()] == p;
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'@' => true,
+        b'e' => at(i, b"eyJ"),
+        b's' => at(i, b"sk-"),
+        b'g' => at(i, b"ghp_"),
+        b'x' => at(i, b"xoxb-"),
+        b'l' => at(i, b"lsv2_"),
+        b'A' => at(i, b"AKIA"),
+        _ => false,
     })
 }
 
@@ -349,6 +390,37 @@ mod tests {
                 "{k}={v} masked should be {masked}"
             );
         }
+    }
+
+    #[test]
+    fn the_marker_prescan_never_hides_a_builtin_match() {
+        let samples = [
+            "alice@example.com",
+            "  Bearer abcdefghijkl",
+            "BASIC dXNlcjpwYXNz",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+            "key=sk-abcdefghijklmnopqrst",
+            "ghp_abcdefghijklmnopqrstuvwx",
+            "xoxb-1234567890ab",
+            "lsv2_abcdefghijklmnopqr",
+            "AKIAIOSFODNN7EXAMPLE",
+            "/items/42",
+            "GET",
+            "version 1.2.3",
+            "",
+        ];
+        for v in samples {
+            let any = [
+                looks_like_email,
+                looks_like_auth_header,
+                looks_like_jwt,
+                looks_like_api_key,
+            ]
+            .iter()
+            .any(|f| f(v));
+            assert!(!any || has_marker(v), "{v:?} matches but has no marker");
+        }
+        assert!(!has_marker("/items/42"));
     }
 
     #[test]

@@ -38,6 +38,12 @@ fn json_logs_carry_trace_and_span_ids() {
     tracing::subscriber::with_default(sub, || {
         tracing::info!(outside = true, "no span");
         tracing::info_span!("work").in_scope(|| tracing::warn!(order_id = 7, "inside"));
+        // an OpenTelemetry span with no tracing span around it (as weft's server layer makes)
+        use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+        let tracer = guard.tracer_provider().tracer("t");
+        let cx = opentelemetry::Context::current().with_span(tracer.start("otel-only"));
+        let _attached = cx.attach();
+        tracing::info!("in otel span");
     });
     drop(guard);
     let text = String::from_utf8(buf.0.lock().clone()).unwrap();
@@ -45,7 +51,7 @@ fn json_logs_carry_trace_and_span_ids() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].get("trace_id").is_none());
     assert_eq!(lines[0]["message"], "no span");
     let span = &mem.spans()[0];
@@ -56,6 +62,15 @@ fn json_logs_carry_trace_and_span_ids() {
     assert_eq!(lines[1]["span_id"], span.span_context.span_id().to_string());
     assert_eq!(lines[1]["level"], "WARN");
     assert_eq!(lines[1]["order_id"], 7);
+    let otel_only = mem
+        .spans()
+        .into_iter()
+        .find(|s| s.name == "otel-only")
+        .expect("otel-only span exported");
+    assert_eq!(
+        lines[2]["span_id"],
+        otel_only.span_context.span_id().to_string()
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -41,7 +41,13 @@ async fn client_and_server_spans_form_one_trace() {
     let _sub = tracing::subscriber::set_default(tracing_subscriber::registry().with(guard.layer()));
 
     let app = Router::new()
-        .route("/items/{id}", get(|| async { "ok" }))
+        .route(
+            "/items/{id}",
+            get(|| async {
+                // a handler's own tracing span nests under the server span
+                tracing::info_span!("load item").in_scope(|| "ok")
+            }),
+        )
         .route(
             "/fail",
             get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "broken") }),
@@ -127,6 +133,10 @@ async fn client_and_server_spans_form_one_trace() {
         str_attr(client_span, "url.full"),
         format!("http://{addr}/items/42")
     );
+
+    let handler = find("load item");
+    assert_eq!(handler.parent_span_id, server.span_context.span_id());
+    assert_eq!(handler.span_context.trace_id(), tid);
 
     let failed = find("GET /fail");
     assert!(
