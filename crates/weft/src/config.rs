@@ -114,7 +114,9 @@ pub struct OtlpConfig {
     pub client_key: Option<PathBuf>,
     /// Client certificate file (PEM) for mTLS.
     pub client_certificate: Option<PathBuf>,
-    /// `OTEL_EXPORTER_OTLP_INSECURE`: allow plaintext gRPC for endpoints without a scheme.
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)INSECURE`: plaintext gRPC for an endpoint given without a
+    /// scheme (`collector:4317`); such an endpoint uses TLS otherwise. An explicit `http://` or
+    /// `https://` always wins, as the specification says.
     pub insecure: bool,
 }
 
@@ -295,6 +297,7 @@ pub const VARIABLES: &[&str] = &[
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_INSECURE",
+    "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
     "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
     "OTEL_ATTRIBUTE_COUNT_LIMIT",
     "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
@@ -695,13 +698,31 @@ impl Config {
                 _ => return Err(invalid(var, v, "use grpc, http/protobuf or http/json")),
             },
         };
+        let insecure = match env.bool_strict("OTEL_EXPORTER_OTLP_TRACES_INSECURE")? {
+            Some(b) => b,
+            None => env
+                .bool_strict("OTEL_EXPORTER_OTLP_INSECURE")?
+                .unwrap_or(false),
+        };
+        // gRPC endpoints may come without a scheme (`collector:4317`): TLS unless
+        // OTEL_EXPORTER_OTLP_INSECURE says plaintext, as the specification says
+        let with_scheme = |var: &str, v: &str| -> Result<String, ConfigError> {
+            if protocol == Protocol::Grpc && !v.contains("://") {
+                let scheme = if insecure { "http" } else { "https" };
+                let url = format!("{scheme}://{v}");
+                check_url(var, &url)?;
+                Ok(url)
+            } else {
+                check_url(var, v)?;
+                Ok(v.to_string())
+            }
+        };
         let endpoint = if let Some(v) = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            check_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v)?;
-            v.to_string()
+            with_scheme("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v)?
         } else if let Some(v) = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            check_url("OTEL_EXPORTER_OTLP_ENDPOINT", v)?;
+            let v = with_scheme("OTEL_EXPORTER_OTLP_ENDPOINT", v)?;
             match protocol {
-                Protocol::Grpc => v.to_string(),
+                Protocol::Grpc => v,
                 _ => format!("{}/v1/traces", v.trim_end_matches('/')),
             }
         } else {
@@ -758,9 +779,7 @@ impl Config {
                 "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
                 "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
             ]),
-            insecure: env
-                .bool_strict("OTEL_EXPORTER_OTLP_INSECURE")?
-                .unwrap_or(false),
+            insecure,
         };
         if otlp.client_key.is_some() != otlp.client_certificate.is_some() {
             let (var, needs) = if otlp.client_key.is_some() {

@@ -89,10 +89,40 @@ pub(crate) fn otlp(c: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, I
             if c.gzip {
                 b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
             }
+            #[cfg(feature = "tls")]
+            if tls_files {
+                b = b.with_http_client(https_client(c)?);
+            }
             b.build()
         }
     };
     exporter.map_err(|e| InitError::Exporter {
+        kind: "otlp",
+        reason: e.to_string(),
+    })
+}
+
+/// An HTTP client trusting `OTEL_EXPORTER_OTLP_CERTIFICATE` in addition to the system roots and
+/// presenting the client certificate when one is configured.
+#[cfg(feature = "tls")]
+fn https_client(c: &OtlpConfig) -> Result<reqwest::Client, InitError> {
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|_| InitError::CertificateFile { path: p.clone() });
+    let mut b = reqwest::Client::builder().timeout(c.timeout);
+    if let Some(ca) = &c.certificate {
+        let cert = reqwest::Certificate::from_pem(&read(ca)?)
+            .map_err(|_| InitError::CertificateFile { path: ca.clone() })?;
+        b = b.add_root_certificate(cert);
+    }
+    if let (Some(k), Some(cert)) = (&c.client_key, &c.client_certificate) {
+        let mut pem = read(cert)?;
+        pem.push(b'\n');
+        pem.extend(read(k)?);
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|_| InitError::CertificateFile { path: k.clone() })?;
+        b = b.identity(id);
+    }
+    b.build().map_err(|e| InitError::Exporter {
         kind: "otlp",
         reason: e.to_string(),
     })

@@ -187,6 +187,10 @@ fn sdk_disabled_exports_nothing() {
     assert!(mem.spans().is_empty());
 }
 
+/// Only a build without the (default) `tls` feature:
+/// `cargo test -p weft --no-default-features --test pipeline https_grpc_without_tls`.
+/// With TLS compiled in, `tests/tls.rs` checks that such endpoints speak TLS on the wire.
+#[cfg(not(feature = "tls"))]
 #[test]
 fn https_grpc_without_tls_is_an_error_not_plaintext() {
     let r = weft::builder()
