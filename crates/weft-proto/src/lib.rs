@@ -1,5 +1,7 @@
-//! Wire formats ↔ weft's model: OTLP protobuf ([`otlp`]) and OTLP/JSON ([`json`]).
+//! Wire formats ↔ weft's model: OTLP protobuf ([`otlp`]) and OTLP/JSON ([`json`]), and Jaeger's
+//! JSON views of a trace ([`jaeger`]).
 
+pub mod jaeger;
 pub mod json;
 pub mod otlp;
 
