@@ -135,6 +135,33 @@ fn good_values() {
         }),
         (
             &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ],
+            |c| assert_eq!(c.otlp.endpoint, "https://collector:4317"),
+        ),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4317"),
+                ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+            ],
+            |c| {
+                assert_eq!(c.otlp.endpoint, "http://collector:4317");
+                assert!(c.otlp.insecure);
+            },
+        ),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+                ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"),
+            ],
+            // an explicit scheme wins over INSECURE
+            |c| assert_eq!(c.otlp.endpoint, "https://collector:4317"),
+        ),
+        (
+            &[
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/"),
             ],
@@ -288,8 +315,16 @@ fn bad_values_name_the_variable() {
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         ),
         (
+            // without a scheme only gRPC endpoints are accepted (http/protobuf is the default)
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317")],
             "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_INSECURE", "maybe"),
+            ],
+            "OTEL_EXPORTER_OTLP_INSECURE",
         ),
         (
             &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://")],
