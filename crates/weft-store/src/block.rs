@@ -5,6 +5,9 @@
 //! - `summary.parquet`: one row per trace (root service/name, start, end, span and error counts,
 //!   services), so search results are cheap;
 //! - `bloom.bin`: a bloom filter over the block's trace ids, kept in memory;
+//! - `terms.bin`: one bloom filter per row group over the attribute terms of its spans and
+//!   their resources, kept in memory, so an attribute search reads only the row groups that
+//!   may hold the value;
 //! - `meta.json`: time range, counts, services and operations, the WAL sequence it covers and
 //!   the blocks it was compacted from.
 //!
@@ -12,7 +15,7 @@
 //! protobuf bytes, so a block written today reads back losslessly and any OTLP decoder can
 //! read those cells; the fields searches filter on are plain columns.
 
-use crate::bloom::Bloom;
+use crate::bloom::{Bloom, RowGroupTerms};
 use crate::pread::PreadFile;
 use crate::{terms, Result, SearchQuery, StoreError};
 use arrow_array::builder::{
@@ -45,6 +48,8 @@ use weft_proto::otlp;
 pub const SPANS_FILE: &str = "spans.parquet";
 pub const SUMMARY_FILE: &str = "summary.parquet";
 pub const BLOOM_FILE: &str = "bloom.bin";
+/// Per-row-group bloom filters over attribute terms (optional: older blocks have none).
+pub const TERMS_FILE: &str = "terms.bin";
 pub const META_FILE: &str = "meta.json";
 /// Rows per row group: small enough that reading the one group that holds a trace is cheap.
 pub const ROW_GROUP_ROWS: usize = 8192;
@@ -276,11 +281,16 @@ pub fn write_block(
     }
 
     let spans_path = tmp.join(SPANS_FILE);
+    let mut row_group_terms = RowGroupTerms::default();
     write_parquet(
         &spans_path,
         spans_schema(),
         writer_props(true, level),
-        spans.chunks(ROW_GROUP_ROWS).map(spans_batch),
+        spans.chunks(ROW_GROUP_ROWS).map(|chunk| {
+            let (batch, terms) = spans_batch(chunk);
+            row_group_terms.groups.push(terms);
+            batch
+        }),
     )?;
     let summary_path = tmp.join(SUMMARY_FILE);
     write_parquet(
@@ -291,7 +301,9 @@ pub fn write_block(
     )?;
     let bloom_path = tmp.join(BLOOM_FILE);
     write_synced(&bloom_path, &bloom.to_bytes())?;
-    meta.bytes = [&spans_path, &summary_path, &bloom_path]
+    let terms_path = tmp.join(TERMS_FILE);
+    write_synced(&terms_path, &row_group_terms.to_bytes())?;
+    meta.bytes = [&spans_path, &summary_path, &bloom_path, &terms_path]
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
@@ -329,7 +341,8 @@ fn write_parquet(
     file.sync_all().map_err(|e| StoreError::io(path, e))
 }
 
-fn spans_batch(spans: &[&FlatSpan]) -> RecordBatch {
+/// One row group's columns, and the bloom filter over the terms of its spans and resources.
+fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
     let n = spans.len();
     let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
@@ -394,6 +407,30 @@ fn spans_batch(spans: &[&FlatSpan]) -> RecordBatch {
         attrs.append(true);
         detail.append_value(detail_bytes(s, !all_terms));
     }
+    let attrs = attrs.finish();
+    // the distinct terms of this row group are the attribute dictionary's values
+    let term_values = attrs.values().as_dictionary::<Int32Type>().values().clone();
+    let term_values = term_values.as_string::<i32>();
+    let mut resource_terms: Vec<String> = Vec::new();
+    for fs in spans {
+        if res_cache.contains_key(&Arc::as_ptr(&fs.resource)) {
+            // each distinct resource once: remove as we go
+            res_cache.remove(&Arc::as_ptr(&fs.resource));
+            resource_terms.extend(
+                fs.resource
+                    .attributes
+                    .iter()
+                    .filter_map(|kv| terms::term(&kv.key, &kv.value)),
+            );
+        }
+    }
+    let mut terms_bloom = Bloom::with_capacity(term_values.len() + resource_terms.len());
+    for t in term_values.iter().flatten() {
+        terms_bloom.insert_bytes(t.as_bytes());
+    }
+    for t in &resource_terms {
+        terms_bloom.insert_bytes(t.as_bytes());
+    }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(trace_id.finish()),
         Arc::new(span_id.finish()),
@@ -408,9 +445,12 @@ fn spans_batch(spans: &[&FlatSpan]) -> RecordBatch {
         Arc::new(resource.finish()),
         Arc::new(scope.finish()),
         Arc::new(detail.finish()),
-        Arc::new(attrs.finish()),
+        Arc::new(attrs),
     ];
-    RecordBatch::try_new(spans_schema(), columns).expect("columns match the schema")
+    (
+        RecordBatch::try_new(spans_schema(), columns).expect("columns match the schema"),
+        terms_bloom,
+    )
 }
 
 /// The span's OTLP encoding without the fields that have columns of their own; with the
@@ -480,6 +520,8 @@ pub struct Block {
     spans_file: PreadFile,
     pub meta: BlockMeta,
     bloom: Bloom,
+    /// `None` for blocks written before `terms.bin` existed (every row group is read).
+    row_group_terms: Option<RowGroupTerms>,
     spans_meta: ArrowReaderMetadata,
     summaries: OnceLock<Arc<Vec<TraceSummary>>>,
 }
@@ -508,11 +550,23 @@ impl Block {
         let file = PreadFile::new(file).map_err(|e| StoreError::io(&spans_path, e))?;
         let spans_meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| pq_err(&spans_path, e))?;
+        let terms_path = dir.join(TERMS_FILE);
+        let row_group_terms = match std::fs::read(&terms_path) {
+            Ok(b) => {
+                let t = RowGroupTerms::from_bytes(&b)
+                    .filter(|t| t.groups.len() == spans_meta.metadata().num_row_groups())
+                    .ok_or_else(|| corrupt(&terms_path, "bad row-group term filters"))?;
+                Some(t)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(StoreError::io(&terms_path, e)),
+        };
         Ok(Block {
             dir: dir.to_path_buf(),
             spans_file: file,
             meta,
             bloom,
+            row_group_terms,
             spans_meta,
             summaries: OnceLock::new(),
         })
@@ -635,12 +689,15 @@ impl Block {
             cols.push(col::RESOURCE);
             cols.push(col::ATTRS);
         }
-        let groups = self.row_groups_in_time(q);
         let wanted: Vec<[String; 4]> = q
             .attributes
             .iter()
             .map(|(k, v)| terms::query_terms(k, v))
             .collect();
+        let groups = self.candidate_row_groups(q, &wanted);
+        if groups.is_empty() {
+            return Ok(());
+        }
         for batch in self.reader(Some(&cols), Some(groups))? {
             let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
             let ids = batch.column(0).as_fixed_size_binary();
@@ -696,6 +753,35 @@ impl Block {
             }
         }
         Ok(())
+    }
+
+    /// The row groups a search must read: those overlapping its time range whose term filter
+    /// may hold every wanted term (on a span or on a resource).
+    fn candidate_row_groups(&self, q: &SearchQuery, wanted: &[[String; 4]]) -> Vec<usize> {
+        let mut groups = self.row_groups_in_time(q);
+        if let Some(rgt) = &self.row_group_terms {
+            groups.retain(|&g| {
+                wanted.iter().all(|w| {
+                    w.iter()
+                        .any(|t| rgt.groups[g].may_contain_bytes(t.as_bytes()))
+                })
+            });
+        }
+        groups
+    }
+
+    /// How many row groups a search for `q` reads out of how many the block has (for tests
+    /// and diagnostics).
+    pub fn row_groups_read(&self, q: &SearchQuery) -> (usize, usize) {
+        let wanted: Vec<[String; 4]> = q
+            .attributes
+            .iter()
+            .map(|(k, v)| terms::query_terms(k, v))
+            .collect();
+        (
+            self.candidate_row_groups(q, &wanted).len(),
+            self.spans_meta.metadata().num_row_groups(),
+        )
     }
 
     fn row_groups_in_time(&self, q: &SearchQuery) -> Vec<usize> {

@@ -21,23 +21,46 @@ impl Bloom {
         }
     }
 
-    fn positions(&self, id: &TraceId) -> impl Iterator<Item = usize> + '_ {
-        // Trace ids are random: their two halves are independent hashes already.
-        let h1 = u64::from_le_bytes(id.0[0..8].try_into().expect("8 bytes"));
-        let h2 = u64::from_le_bytes(id.0[8..16].try_into().expect("8 bytes")) | 1;
+    fn positions(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = usize> + '_ {
+        let h2 = h2 | 1;
         let mask = (self.bits.len() * 64 - 1) as u64;
         (0..self.k as u64).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) & mask) as usize)
     }
 
+    /// Trace ids are random: their two halves are independent hashes already.
+    fn id_hashes(id: &TraceId) -> (u64, u64) {
+        (
+            u64::from_le_bytes(id.0[0..8].try_into().expect("8 bytes")),
+            u64::from_le_bytes(id.0[8..16].try_into().expect("8 bytes")),
+        )
+    }
+
     pub fn insert(&mut self, id: &TraceId) {
-        let pos: Vec<usize> = self.positions(id).collect();
+        self.insert_hashes(Self::id_hashes(id));
+    }
+
+    pub fn may_contain(&self, id: &TraceId) -> bool {
+        self.may_contain_hashes(Self::id_hashes(id))
+    }
+
+    /// Inserts a byte string (an attribute term).
+    pub fn insert_bytes(&mut self, b: &[u8]) {
+        self.insert_hashes(bytes_hashes(b));
+    }
+
+    pub fn may_contain_bytes(&self, b: &[u8]) -> bool {
+        self.may_contain_hashes(bytes_hashes(b))
+    }
+
+    fn insert_hashes(&mut self, h: (u64, u64)) {
+        let pos: Vec<usize> = self.positions(h).collect();
         for p in pos {
             self.bits[p / 64] |= 1 << (p % 64);
         }
     }
 
-    pub fn may_contain(&self, id: &TraceId) -> bool {
-        self.positions(id)
+    fn may_contain_hashes(&self, h: (u64, u64)) -> bool {
+        self.positions(h)
             .all(|p| self.bits[p / 64] & (1 << (p % 64)) != 0)
     }
 
@@ -64,6 +87,57 @@ impl Bloom {
             return None;
         }
         Some(Bloom { bits, k })
+    }
+}
+
+/// Two hashes of a byte string, stable across versions and platforms (they are stored on
+/// disk): 64-bit FNV-1a, and a splitmix64 finalization of it with the length mixed in.
+fn bytes_hashes(b: &[u8]) -> (u64, u64) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h ^= u64::from(x);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = h ^ (b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (h, z ^ (z >> 31))
+}
+
+/// One bloom filter per row group over the attribute terms its spans and their resources hold
+/// (the `terms.bin` sidecar of a block): a search for `key=value` reads only the row groups
+/// whose filter may hold the term.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RowGroupTerms {
+    pub groups: Vec<Bloom>,
+}
+
+const TERMS_MAGIC: &[u8; 8] = b"WEFTTRM1";
+
+impl RowGroupTerms {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(TERMS_MAGIC);
+        out.extend_from_slice(&(self.groups.len() as u32).to_le_bytes());
+        for g in &self.groups {
+            let b = g.to_bytes();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<RowGroupTerms> {
+        let rest = b.strip_prefix(TERMS_MAGIC)?;
+        let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let mut rest = &rest[4..];
+        let mut groups = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            groups.push(Bloom::from_bytes(rest.get(4..4 + len)?)?);
+            rest = &rest[4 + len..];
+        }
+        rest.is_empty().then_some(RowGroupTerms { groups })
     }
 }
 
@@ -95,5 +169,33 @@ mod tests {
         let back = Bloom::from_bytes(&b.to_bytes()).unwrap();
         assert_eq!(back, b);
         assert!(Bloom::from_bytes(b"garbage").is_none());
+    }
+
+    #[test]
+    fn term_filters_round_trip_and_have_no_false_negatives() {
+        let mut g1 = Bloom::with_capacity(1000);
+        for i in 0..1000 {
+            g1.insert_bytes(format!("s:user.id\0user-{i}").as_bytes());
+        }
+        let mut g2 = Bloom::with_capacity(10);
+        g2.insert_bytes(b"i:http.response.status_code\0500");
+        let t = RowGroupTerms {
+            groups: vec![g1, g2],
+        };
+        let back = RowGroupTerms::from_bytes(&t.to_bytes()).unwrap();
+        assert_eq!(back, t);
+        assert!((0..1000)
+            .all(|i| back.groups[0].may_contain_bytes(format!("s:user.id\0user-{i}").as_bytes())));
+        let fp = (1000..101_000)
+            .filter(|i| back.groups[0].may_contain_bytes(format!("s:user.id\0user-{i}").as_bytes()))
+            .count();
+        assert!(fp < 3_000, "false positive rate too high: {fp} / 100000");
+        assert!(back.groups[1].may_contain_bytes(b"i:http.response.status_code\0500"));
+        assert!(!back.groups[1].may_contain_bytes(b"s:user.id\0user-1"));
+        // the hash is part of the on-disk format: it must never change
+        assert_eq!(bytes_hashes(b"s:k\0v").0, 0xd1ec_9da7_0dbe_a537);
+        let mut bad = t.to_bytes();
+        bad.pop();
+        assert!(RowGroupTerms::from_bytes(&bad).is_none());
     }
 }

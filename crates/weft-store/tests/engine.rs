@@ -330,3 +330,94 @@ async fn limited_search_equals_brute_force_across_overlapping_blocks() {
     }
     s.close();
 }
+
+/// Attribute searches over a block of many row groups read only the row groups whose term
+/// filter may hold the value, and still find exactly what a brute-force scan finds (span
+/// attributes and resource attributes alike).
+#[test]
+fn attribute_search_reads_only_row_groups_that_may_hold_the_term() {
+    let dir = tempfile::tempdir().unwrap();
+    let eu = Arc::new(Resource {
+        attributes: vec![
+            KeyValue::new("service.name", AnyValue::String("api".into())),
+            KeyValue::new("region", AnyValue::String("eu".into())),
+        ],
+        ..Default::default()
+    });
+    let us = Arc::new(Resource {
+        attributes: vec![
+            KeyValue::new("service.name", AnyValue::String("api".into())),
+            KeyValue::new("region", AnyValue::String("us".into())),
+        ],
+        ..Default::default()
+    });
+    let scope = Arc::new(Scope::default());
+    // 10,000 traces of 4 spans: 40,000 rows, five row groups, sorted by trace id
+    let mut spans = Vec::new();
+    for t in 0..10_000u64 {
+        for k in 0..4u64 {
+            let resource = if t == 4242 { us.clone() } else { eu.clone() };
+            spans.push(weft_model::FlatSpan {
+                resource,
+                scope: scope.clone(),
+                span: Span {
+                    trace_id: tid(t),
+                    span_id: SpanId((t * 10 + k + 1).to_be_bytes()),
+                    name: "op".into(),
+                    start_time_unix_nano: 1_700_000_000_000_000_000 + t * 1_000_000 + k,
+                    end_time_unix_nano: 1_700_000_000_000_000_000 + t * 1_000_000 + k + 10,
+                    attributes: vec![
+                        KeyValue::new("order.id", AnyValue::Int(t as i64)),
+                        KeyValue::new("tier", AnyValue::String(format!("t{}", t % 4))),
+                    ],
+                    ..Default::default()
+                },
+            });
+        }
+    }
+    let refs: Vec<&weft_model::FlatSpan> = spans.iter().collect();
+    let block = weft_store::block::write_block(dir.path(), "b1", refs, 0, 0, 0, vec![]).unwrap();
+    let q = |k: &str, v: &str| SearchQuery {
+        attributes: vec![(k.into(), v.into())],
+        limit: 100_000,
+        ..Default::default()
+    };
+    let found = |q: &SearchQuery| {
+        let mut out = Vec::new();
+        block.search(q, &mut out).unwrap();
+        let mut ids: Vec<TraceId> = out.into_iter().map(|(id, _)| id).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    // one trace holds order.id=777 (an int, searched as text): one row group of five is read
+    let rare = q("order.id", "777");
+    assert_eq!(found(&rare), vec![tid(777)]);
+    let (read, total) = block.row_groups_read(&rare);
+    assert_eq!(total, 5);
+    assert_eq!(read, 1, "only the row group holding the value is read");
+    // a resource attribute: found through the same filters
+    let region = q("region", "us");
+    assert_eq!(found(&region), vec![tid(4242)]);
+    assert_eq!(block.row_groups_read(&region).0, 1);
+    // a value no span has: nothing is read
+    let none = q("order.id", "123456789");
+    assert!(found(&none).is_empty());
+    assert_eq!(block.row_groups_read(&none).0, 0);
+    // a common value: every row group, and exactly the brute-force answer
+    let tier = q("tier", "t1");
+    let mut want: Vec<TraceId> = (0..10_000).filter(|t| t % 4 == 1).map(tid).collect();
+    want.sort();
+    assert_eq!(found(&tier), want);
+    assert_eq!(block.row_groups_read(&tier).0, 5);
+    // two conditions must both be possible in a row group
+    let both = SearchQuery {
+        attributes: vec![
+            ("order.id".into(), "777".into()),
+            ("region".into(), "us".into()),
+        ],
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(found(&both).is_empty());
+}
