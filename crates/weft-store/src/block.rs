@@ -1000,8 +1000,8 @@ impl<'a> AttrFilter<'a> {
         let res = res_col.as_dictionary::<Int32Type>();
         let res_values = res.values().as_binary::<i32>();
         let mut resource_ok = vec![vec![false; res_values.len()]; wanted.len()];
-        for i in 0..res_values.len() {
-            let rs = pb::ResourceSpans::decode(res_values.value(i)).map_err(|e| {
+        for (i, cell) in res_values.iter().enumerate() {
+            let rs = pb::ResourceSpans::decode(cell.unwrap_or_default()).map_err(|e| {
                 StoreError::Corrupt {
                     path: "resource column".into(),
                     message: e.to_string(),
