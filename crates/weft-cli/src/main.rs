@@ -2,6 +2,7 @@
 
 mod bench;
 mod client;
+mod export;
 mod serve;
 mod tree;
 
@@ -26,6 +27,8 @@ enum Command {
     Trace(client::TraceArgs),
     /// Search traces (mirrors GET /api/v1/search)
     Search(client::SearchArgs),
+    /// Write one trace as OTLP/JSON or Jaeger JSON (to stdout or a file)
+    Export(export::ExportArgs),
     /// Generate load against a weft (or any OTLP) endpoint and report throughput and latency
     Bench(bench::BenchArgs),
 }
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(a) => serve::run(*a).await,
             Command::Trace(a) => client::trace(a).await,
             Command::Search(a) => client::search(a).await,
+            Command::Export(a) => export::run(a).await,
             Command::Bench(a) => bench::run(a).await,
         }
     });

@@ -56,6 +56,20 @@ pub struct ServeArgs {
     /// Largest request body after decompression [default: 64MiB]
     #[arg(long, env = "WEFT_MAX_DECOMPRESSED_BYTES")]
     max_decompressed_bytes: Option<String>,
+    /// Also archive every trace as OTLP/JSON in DIR/YYYY/MM/DD/<trace_id>.json (UTC day of the
+    /// trace's start), written once the trace is idle and rewritten when late spans arrive
+    /// [default: no archive]
+    #[arg(long, env = "WEFT_ARCHIVE_DIR", value_name = "DIR")]
+    archive_dir: Option<PathBuf>,
+    /// Delete archive files written longer ago than this, e.g. 30d [default: 30d]
+    #[arg(long, env = "WEFT_ARCHIVE_RETENTION")]
+    archive_retention: Option<String>,
+    /// Archive a trace once no span of it arrived for this long, e.g. 30s [default: 30s]
+    #[arg(long, env = "WEFT_ARCHIVE_IDLE")]
+    archive_idle: Option<String>,
+    /// Traces that may wait to be archived; beyond this the oldest is written early [default: 100000]
+    #[arg(long, env = "WEFT_ARCHIVE_MAX_PENDING")]
+    archive_max_pending: Option<usize>,
     /// Log format: "text" or "json" [default: text]
     #[arg(long, env = "WEFT_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -160,12 +174,38 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
             )?,
             d.max_decompressed_bytes,
         ),
+        archive_dir: a.archive_dir.clone().or(file.archive_dir),
+        archive_retention: pick(
+            with(
+                "--archive-retention",
+                a.archive_retention.clone(),
+                parse_duration,
+            )?,
+            with("archive-retention", file.archive_retention, parse_duration)?,
+            d.archive_retention,
+        ),
+        archive_idle: pick(
+            with("--archive-idle", a.archive_idle.clone(), parse_duration)?,
+            with("archive-idle", file.archive_idle, parse_duration)?,
+            d.archive_idle,
+        ),
+        archive_max_pending: pick(
+            a.archive_max_pending,
+            file.archive_max_pending,
+            d.archive_max_pending,
+        ),
     };
     if cfg.block_max_spans == 0 {
         bail!("--block-max-spans must be at least 1");
     }
     if cfg.compaction_fan_in < 2 {
         bail!("--compaction-fan-in must be at least 2");
+    }
+    if cfg.archive_max_pending == 0 {
+        bail!("--archive-max-pending must be at least 1");
+    }
+    if cfg.archive_retention.is_zero() {
+        bail!("--archive-retention must be longer than zero, e.g. 30d");
     }
     Ok(cfg)
 }
@@ -272,6 +312,31 @@ mod tests {
         std::fs::write(&f, "retension = \"2d\"\n").unwrap();
         let err = resolve(&a).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
+        std::fs::write(
+            &f,
+            "archive-dir = \"data/traces\"\narchive-retention = \"30d\"\narchive-idle = \"5s\"\n",
+        )
+        .unwrap();
+        let c = resolve(&ServeArgs {
+            config: Some(f.clone()),
+            archive_idle: Some("2s".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.archive_dir, Some(PathBuf::from("data/traces"))); // file
+        assert_eq!(
+            c.archive_retention,
+            std::time::Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(c.archive_idle, std::time::Duration::from_secs(2)); // flag wins
+        assert_eq!(c.archive_max_pending, 100_000); // default
+        assert!(resolve(&ServeArgs {
+            archive_retention: Some("soon".into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string()
+        .contains("--archive-retention"));
         let bad = ServeArgs {
             wal_fsync: Some("sometimes".into()),
             ..Default::default()

@@ -87,6 +87,12 @@ pub fn parse_trace_id(s: &str) -> Result<Option<TraceId>, String> {
     Err(hex_err)
 }
 
+/// Parses a trace id as Jaeger's `model.TraceIDFromString` does (the `traceID` search
+/// parameter): 1 to 32 hex digits, zero-extended. `Ok(None)` is the all-zero id.
+pub fn parse_trace_id_hex_only(s: &str) -> Result<Option<TraceId>, String> {
+    parse_trace_id_hex(s).map(|b| TraceId::from_bytes(&b).ok())
+}
+
 fn parse_trace_id_hex(s: &str) -> Result<[u8; 16], String> {
     if s.len() > 32 {
         return Err(format!(

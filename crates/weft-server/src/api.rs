@@ -16,6 +16,8 @@ pub struct ApiState {
     pub reader: Arc<dyn TraceReader>,
     pub store: EmbeddedStore,
     pub ingest: Arc<IngestMetrics>,
+    /// The file archive, when `--archive-dir` is set.
+    pub archive: Option<Arc<crate::archive::Archive>>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -87,12 +89,28 @@ pub fn parse_trace_id(s: &str) -> Result<TraceId, ApiError> {
     TraceId::from_hex(s).map_err(|e| ApiError::bad_request(format!("invalid trace id {s:?}: {e}")))
 }
 
+/// `GET /api/v1/traces/{id}[?format=otlp|jaeger]`: OTLP/JSON, or the Jaeger UI JSON of
+/// `/api/traces/{id}`.
 async fn get_trace(
     State(st): State<ApiState>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = parse_trace_id(&id)?;
+    let format = form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.into_owned());
+    let jaeger = match format.as_deref() {
+        None | Some("") | Some("otlp") => false,
+        Some("jaeger") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown format {other:?}: use format=otlp or format=jaeger"
+            )))
+        }
+    };
     match st.reader.trace(id).await? {
+        Some(batch) if jaeger => Ok(crate::jaeger_api::trace_envelope(batch)),
         Some(batch) => Ok((
             [(header::CONTENT_TYPE, "application/json")],
             weft_proto::json::encode_traces_data(&batch),

@@ -30,6 +30,14 @@ pub struct ServerConfig {
     pub maintenance_interval: Duration,
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
+    /// When set, every trace is also written as OTLP/JSON to `<dir>/YYYY/MM/DD/<id>.json`.
+    pub archive_dir: Option<PathBuf>,
+    /// Archive files written longer ago than this are deleted.
+    pub archive_retention: Duration,
+    /// A trace is archived once no span of it arrived for this long.
+    pub archive_idle: Duration,
+    /// At most this many traces wait to be archived; beyond it the oldest is written early.
+    pub archive_max_pending: usize,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +59,10 @@ impl Default for ServerConfig {
             maintenance_interval: store.maintenance_interval,
             max_request_bytes: limits.max_request_bytes,
             max_decompressed_bytes: limits.max_decompressed_bytes,
+            archive_dir: None,
+            archive_retention: Duration::from_secs(30 * 86_400),
+            archive_idle: Duration::from_secs(30),
+            archive_max_pending: 100_000,
         }
     }
 }
@@ -73,6 +85,10 @@ pub struct FileConfig {
     pub maintenance_interval: Option<String>,
     pub max_request_bytes: Option<String>,
     pub max_decompressed_bytes: Option<String>,
+    pub archive_dir: Option<PathBuf>,
+    pub archive_retention: Option<String>,
+    pub archive_idle: Option<String>,
+    pub archive_max_pending: Option<usize>,
 }
 
 impl FileConfig {
@@ -133,6 +149,10 @@ mod tests {
     fn file_rejects_unknown_fields() {
         let ok = FileConfig::parse("data-dir = \"/x\"\nretention = \"2d\"\n").unwrap();
         assert_eq!(ok.data_dir, Some(PathBuf::from("/x")));
+        let a = FileConfig::parse("archive-dir = \"data/traces\"\narchive-retention = \"30d\"\n")
+            .unwrap();
+        assert_eq!(a.archive_dir, Some(PathBuf::from("data/traces")));
+        assert_eq!(a.archive_retention.as_deref(), Some("30d"));
         let err = FileConfig::parse("retension = \"2d\"").unwrap_err();
         assert!(err.contains("unknown field"), "{err}");
     }

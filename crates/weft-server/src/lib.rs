@@ -5,6 +5,7 @@
 //! the store (whose WAL already holds every acknowledged span).
 
 pub mod api;
+pub mod archive;
 pub mod config;
 mod analysis_api;
 mod jaeger_api;
@@ -48,6 +49,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     store: EmbeddedStore,
+    archive: Option<Arc<archive::Archive>>,
 }
 
 impl RunningServer {
@@ -56,6 +58,9 @@ impl RunningServer {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Some(a) = &self.archive {
+            a.flush_all().await;
         }
         let store = self.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
@@ -102,8 +107,14 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         api_listener.local_addr().expect("bound"),
     );
 
-    let writer: Arc<dyn TraceWriter> = Arc::new(store.clone());
+    let mut writer: Arc<dyn TraceWriter> = Arc::new(store.clone());
     let reader: Arc<dyn TraceReader> = Arc::new(store.clone());
+    let archive = cfg
+        .archive_options()
+        .map(|o| Arc::new(archive::Archive::new(o, reader.clone())));
+    if let Some(a) = &archive {
+        writer = Arc::new(archive::ArchivingWriter::new(writer, a.clone()));
+    }
     let receiver = Receiver::new(writer, cfg.limits());
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -111,6 +122,9 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     };
 
     let mut tasks = Vec::new();
+    if let Some(a) = &archive {
+        tasks.push(tokio::spawn(a.clone().run(stop_rx.clone())));
+    }
     {
         let svc = weft_ingest::grpc::TraceServiceServer::new(receiver.clone());
         let incoming =
@@ -143,6 +157,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
             reader,
             store: store.clone(),
             ingest: receiver.metrics().clone(),
+            archive: archive.clone(),
         };
         let app = api::router(state);
         let rx = stop_rx.clone();
@@ -163,6 +178,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         stop: stop_tx,
         tasks,
         store,
+        archive,
     })
 }
 
