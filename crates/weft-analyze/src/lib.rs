@@ -115,14 +115,15 @@ pub struct Analysis {
 /// Analyzes one trace. With `opts.adjust_skew` every result is computed on the adjusted
 /// timestamps; otherwise the shifts the trace would need are only reported.
 pub fn analyze(batch: &Batch, opts: &Options) -> Analysis {
-    let (adjusted, clock_skew) = if opts.adjust_skew {
+    let (adjusted, skew_report) = if opts.adjust_skew {
         let (b, r) = adjust_clock_skew(batch, opts.max_skew_nanos);
-        (Some(b), r)
+        (Some(b), Some(r))
     } else {
-        (None, detect_clock_skew(batch))
+        (None, None)
     };
     let batch = adjusted.as_ref().unwrap_or(batch);
     let tree = TraceTree::new(batch);
+    let clock_skew = skew_report.unwrap_or_else(|| skew::detect_clock_skew_in(&tree));
     let selfs = self_times(&tree);
     let path = critical_path(&tree);
     let mut on_path = vec![false; tree.len()];

@@ -161,7 +161,12 @@ fn plan(tree: &TraceTree<'_>, max_shift: Option<u64>) -> (Vec<i64>, SkewReport) 
 
 /// Reports the shifts the trace would need without applying any.
 pub fn detect_clock_skew(batch: &Batch) -> SkewReport {
-    plan(&TraceTree::new(batch), None).1
+    detect_clock_skew_in(&TraceTree::new(batch))
+}
+
+/// [`detect_clock_skew`] on a tree already built.
+pub fn detect_clock_skew_in(tree: &TraceTree<'_>) -> SkewReport {
+    plan(tree, None).1
 }
 
 fn shift(t: u64, by: i64) -> u64 {

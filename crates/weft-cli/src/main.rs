@@ -1,5 +1,6 @@
 //! The `weft` command.
 
+mod analyze;
 mod bench;
 mod client;
 mod export;
@@ -31,6 +32,12 @@ enum Command {
     Export(export::ExportArgs),
     /// Generate load against a weft (or any OTLP) endpoint and report throughput and latency
     Bench(bench::BenchArgs),
+    /// Explain a trace: critical path, bottlenecks, slowest spans, errors, time per service
+    Analyze(analyze::AnalyzeArgs),
+    /// Service dependency graph over a time window (table, JSON, Mermaid or DOT)
+    Deps(analyze::DepsArgs),
+    /// Compare two traces span by span: added, missing, slower and faster spans
+    Compare(analyze::CompareArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +53,9 @@ fn main() -> std::process::ExitCode {
             Command::Search(a) => client::search(a).await,
             Command::Export(a) => export::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Analyze(a) => analyze::analyze(a).await,
+            Command::Deps(a) => analyze::deps(a).await,
+            Command::Compare(a) => analyze::compare(a).await,
         }
     });
     match res {
