@@ -19,6 +19,7 @@
 //!   `matched` counts them all.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use weft_model::{AnyValue, Batch, Event, Link, SpanId, SpanKind, StatusCode, TraceTree};
@@ -377,6 +378,8 @@ struct Trace<'a> {
     trace_id_hex: String,
     duration: i64,
     root: Option<usize>,
+    /// node → (event, link) indexes that made a filter match it.
+    bindings: RefCell<HashMap<usize, (Option<usize>, Option<usize>)>>,
 }
 
 /// The span (and the event and link it is bound to) an expression is evaluated on.
@@ -403,6 +406,7 @@ impl<'a> Trace<'a> {
             duration: end.saturating_sub(start) as i64,
             root,
             tree,
+            bindings: RefCell::new(HashMap::new()),
         }
     }
 
@@ -417,12 +421,20 @@ impl<'a> Trace<'a> {
                 .map(|kv| Val::from_any(&kv.value))
                 .unwrap_or(Val::Nil)
         };
+        // a resource without service.name belongs to "unknown_service" (OTel), as the store
+        // and the summaries say
+        let resource_attr = |key: &str| match find(&r.resource.attributes, key) {
+            Val::Nil if key == weft_model::SERVICE_NAME => {
+                Val::Str(Cow::Borrowed(r.resource.service_name()))
+            }
+            v => v,
+        };
         match a {
             Attr::Attribute { scope, name } => match scope {
                 Scope::Span => find(&span.attributes, name),
-                Scope::Resource => find(&r.resource.attributes, name),
+                Scope::Resource => resource_attr(name),
                 Scope::None => match find(&span.attributes, name) {
-                    Val::Nil => find(&r.resource.attributes, name),
+                    Val::Nil => resource_attr(name),
                     v => v,
                 },
                 Scope::Event => at.event.map_or(Val::Nil, |e| find(&e.attributes, name)),
@@ -516,39 +528,36 @@ impl<'a> Trace<'a> {
     }
 
     /// Whether the filter holds for the span: for some event and link of it when it reads
-    /// event or link values.
+    /// event or link values (the first event and link that satisfy it are remembered, so the
+    /// result shows their values).
     fn filter_matches(&self, e: &FieldExpr, events: bool, links: bool, node: usize) -> bool {
         let span = self.tree.nodes[node].span.span;
-        let with_event = |ev: Option<&Event>| -> bool {
-            if links && !span.links.is_empty() {
-                span.links.iter().any(|l| {
-                    self.field(
-                        e,
-                        At {
-                            node,
-                            event: ev,
-                            link: Some(l),
-                        },
-                    )
-                    .is_true()
-                })
-            } else {
-                self.field(
-                    e,
-                    At {
-                        node,
-                        event: ev,
-                        link: None,
-                    },
-                )
-                .is_true()
-            }
-        };
-        if events && !span.events.is_empty() {
-            span.events.iter().any(|ev| with_event(Some(ev)))
+        let ev_choices = if events && !span.events.is_empty() {
+            span.events.len()
         } else {
-            with_event(None)
+            1
+        };
+        let link_choices = if links && !span.links.is_empty() {
+            span.links.len()
+        } else {
+            1
+        };
+        for ei in 0..ev_choices {
+            let event = (events && !span.events.is_empty()).then(|| &span.events[ei]);
+            for li in 0..link_choices {
+                let link = (links && !span.links.is_empty()).then(|| &span.links[li]);
+                if self.field(e, At { node, event, link }).is_true() {
+                    if event.is_some() || link.is_some() {
+                        self.bindings
+                            .borrow_mut()
+                            .entry(node)
+                            .or_insert((event.map(|_| ei), link.map(|_| li)));
+                    }
+                    return true;
+                }
+            }
         }
+        false
     }
 
     /// The value of `e` for a span outside filters (aggregates, `by`, output): bound to the
@@ -561,13 +570,32 @@ impl<'a> Trace<'a> {
             uses_event |= a.uses_event();
             uses_link |= a.uses_link();
         });
+        let (bound_event, bound_link) = self
+            .bindings
+            .borrow()
+            .get(&node)
+            .copied()
+            .unwrap_or((None, None));
+        // the bound event (link) first, then the others in order
+        let order = |n: usize, first: Option<usize>| -> Vec<usize> {
+            first
+                .into_iter()
+                .chain((0..n).filter(|i| Some(*i) != first))
+                .collect()
+        };
         let events: Vec<Option<&Event>> = if uses_event && !span.events.is_empty() {
-            span.events.iter().map(Some).collect()
+            order(span.events.len(), bound_event)
+                .into_iter()
+                .map(|i| Some(&span.events[i]))
+                .collect()
         } else {
             vec![None]
         };
         let links: Vec<Option<&Link>> = if uses_link && !span.links.is_empty() {
-            span.links.iter().map(Some).collect()
+            order(span.links.len(), bound_link)
+                .into_iter()
+                .map(|i| Some(&span.links[i]))
+                .collect()
         } else {
             vec![None]
         };

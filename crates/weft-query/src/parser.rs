@@ -336,9 +336,13 @@ impl Parser<'_> {
                 ))
             }
             _ => {
-                return Err(self.expected(&format!(
-                    "a comparison (=, !=, <, <=, >, >=) with a number, e.g. {aggregate} > 2"
-                )))
+                return Err(self.err_at(
+                    self.start(),
+                    format!(
+                        "expected a comparison after {aggregate}, e.g. {aggregate} > 2, found {}",
+                        self.found()
+                    ),
+                ))
             }
         };
         self.bump();
@@ -424,7 +428,27 @@ impl Parser<'_> {
                 let (e, ty) = self.field(1)?;
                 self.check_filter(ty, at)?;
                 if !self.eat(&Tok::RBrace) {
-                    return Err(self.expected("\"}\""));
+                    let mut e = self.expected("\"}\"");
+                    if matches!(
+                        self.tok(),
+                        Tok::Desc
+                            | Tok::Ance
+                            | Tok::Tilde
+                            | Tok::NotChild
+                            | Tok::NotParent
+                            | Tok::NotDesc
+                            | Tok::NotAnce
+                            | Tok::UnionChild
+                            | Tok::UnionParent
+                            | Tok::UnionDesc
+                            | Tok::UnionAnce
+                            | Tok::UnionSibl
+                    ) {
+                        e.message.push_str(
+                            ": structural operators go between spansets, e.g. { .a = 1 } >> { .b = 2 }",
+                        );
+                    }
+                    return Err(e);
                 }
                 Ok(SpansetExpr::Filter(e))
             }

@@ -1,0 +1,2 @@
+# name intrinsic, string equality
+{ name = "GET /cart" }

@@ -1,0 +1,2 @@
+# span:name is the same intrinsic as name
+{ span:name = "HSET" }

@@ -1,0 +1,2 @@
+# status enum
+{ status = error }

@@ -1,0 +1,2 @@
+# status enum ok
+{ status = ok }

@@ -1,0 +1,2 @@
+# span:status with !=
+{ span:status != error && resource.service.name = "cart" }

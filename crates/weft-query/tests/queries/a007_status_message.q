@@ -1,0 +1,2 @@
+# statusMessage intrinsic
+{ statusMessage = "card declined" }

@@ -1,0 +1,2 @@
+# span:statusMessage with a regex alternation
+{ span:statusMessage =~ "redis.*|conn.*" }

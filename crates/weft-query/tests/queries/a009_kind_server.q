@@ -1,0 +1,2 @@
+# kind enum
+{ kind = server && resource.service.name = "checkout" }

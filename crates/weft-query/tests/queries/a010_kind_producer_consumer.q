@@ -1,0 +1,2 @@
+# kind producer or consumer
+{ kind = producer || kind = consumer }

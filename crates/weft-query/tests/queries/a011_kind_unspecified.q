@@ -1,0 +1,2 @@
+# span:kind unspecified
+{ span:kind = unspecified }

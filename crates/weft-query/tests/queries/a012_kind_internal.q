@@ -1,0 +1,2 @@
+# kind internal
+{ kind = internal }

@@ -1,0 +1,2 @@
+# microseconds
+{ duration < 2000us }

@@ -1,0 +1,2 @@
+# span:duration
+{ span:duration >= 2100ms }

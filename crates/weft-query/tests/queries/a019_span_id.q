@@ -1,0 +1,2 @@
+# span:id as hex
+{ span:id = "0000000100000009" }

@@ -1,0 +1,2 @@
+# span:parentID: the children of co-srv
+{ span:parentID = "0000000100000007" }

@@ -1,0 +1,2 @@
+# span:childCount
+{ span:childCount > 2 }

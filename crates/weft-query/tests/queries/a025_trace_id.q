@@ -1,0 +1,2 @@
+# trace:id, written without leading zeros
+{ trace:id = "abc" }

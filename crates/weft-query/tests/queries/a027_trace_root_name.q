@@ -1,0 +1,2 @@
+# trace:rootName
+{ trace:rootName = "GET /checkout" && kind = client }

@@ -1,0 +1,2 @@
+# trace:rootService
+{ trace:rootService = "frontend" && status = error }

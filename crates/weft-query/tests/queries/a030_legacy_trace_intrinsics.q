@@ -1,0 +1,2 @@
+# Tempo's older unscoped names rootServiceName, rootName, traceDuration
+{ rootServiceName = "analysis-worker" && rootName = "process job" && traceDuration > 2s }

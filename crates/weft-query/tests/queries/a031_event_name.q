@@ -1,0 +1,2 @@
+# event:name
+{ event:name = "exception" }

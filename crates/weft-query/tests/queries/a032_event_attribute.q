@@ -1,0 +1,2 @@
+# event scope attribute
+{ event.exception.type = "Timeout" }

@@ -1,0 +1,2 @@
+# event:timeSinceStart
+{ event:timeSinceStart > 1s }

@@ -1,0 +1,2 @@
+# instrumentation:name
+{ instrumentation:name = "io.opentelemetry.redis" }

@@ -1,0 +1,2 @@
+# instrumentation:version is empty for the jobs scope
+{ instrumentation:version = "" }

@@ -1,0 +1,2 @@
+# instrumentation scope attribute
+{ instrumentation.lang = "rust" && duration > 1s }

@@ -1,0 +1,2 @@
+# span attribute, int
+{ span.http.status_code = 500 }

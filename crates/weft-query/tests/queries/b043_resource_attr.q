@@ -1,0 +1,2 @@
+# resource attribute
+{ resource.cloud.region = "us-west-1" && kind = server }

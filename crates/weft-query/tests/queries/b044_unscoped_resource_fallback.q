@@ -1,0 +1,2 @@
+# unscoped: the resource's value when the span has none
+{ .deployment.environment = "staging" }

@@ -1,0 +1,2 @@
+# unscoped: the span's value first
+{ .region = "span-region" }

@@ -1,0 +1,2 @@
+# unscoped service.name reads the span attribute first
+{ .service.name = "clash" }

@@ -1,0 +1,2 @@
+# resource.service.name ignores span attributes
+{ resource.service.name = "clash" }

@@ -1,0 +1,2 @@
+# quoted attribute name with spaces
+{ span."key with spaces" = "spaced" }

@@ -1,0 +1,2 @@
+# double attribute ranges
+{ span.amount > 100.5 && span.amount < 130 }

@@ -1,0 +1,2 @@
+# double equality
+{ span.ratio = 0.75 }

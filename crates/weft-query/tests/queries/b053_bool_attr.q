@@ -1,0 +1,2 @@
+# bool attribute
+{ span.cache.hit = true }

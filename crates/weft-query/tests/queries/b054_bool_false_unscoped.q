@@ -1,0 +1,2 @@
+# bool attribute, unscoped
+{ .cache.hit = false }

@@ -1,0 +1,2 @@
+# a string literal never equals an int attribute
+{ span.http.status_code = "500" }

@@ -1,0 +1,2 @@
+# strings compare lexicographically
+{ span.currency > "EUQ" }

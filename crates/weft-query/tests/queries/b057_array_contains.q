@@ -1,0 +1,2 @@
+# an array attribute matches = when an element does
+{ span.tags = "vip" }

@@ -1,0 +1,2 @@
+# int array
+{ span.ports = 8443 }

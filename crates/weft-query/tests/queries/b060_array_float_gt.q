@@ -1,0 +1,2 @@
+# double array, ordering
+{ span.weights > 1.0 }

@@ -1,0 +1,2 @@
+# bool array
+{ span.flags = true }

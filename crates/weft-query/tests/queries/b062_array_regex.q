@@ -1,0 +1,2 @@
+# regex over a string array
+{ span.tags =~ "b.*" }

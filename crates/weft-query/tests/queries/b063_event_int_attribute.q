@@ -1,0 +1,2 @@
+# event attribute, int
+{ event.attempt = 1 }

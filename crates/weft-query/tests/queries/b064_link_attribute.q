@@ -1,0 +1,2 @@
+# link attribute
+{ link.messaging.operation = "publish" }

@@ -1,0 +1,2 @@
+# instrumentation attribute absent
+{ instrumentation.lang = nil && resource.service.name != "analysis-worker" }

@@ -1,0 +1,2 @@
+# a resource without service.name
+{ resource.host.name = "box-9" }

@@ -1,0 +1,2 @@
+# != does not match spans without the attribute
+{ span.http.method != "GET" }

@@ -1,0 +1,2 @@
+# regexes match the whole value
+{ name =~ "GET" }

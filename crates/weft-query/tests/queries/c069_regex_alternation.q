@@ -1,0 +1,2 @@
+# regex alternation
+{ name =~ "GET /(cart|quote)" }

@@ -1,0 +1,2 @@
+# !~
+{ resource.service.name = "frontend" && name !~ "GET.*" }

@@ -1,0 +1,2 @@
+# * binds tighter than +
+{ span.items * 2 + 1 = 2401 }

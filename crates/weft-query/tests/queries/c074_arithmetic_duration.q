@@ -1,0 +1,2 @@
+# arithmetic on durations
+{ duration * 2 > 4s }

@@ -1,0 +1,2 @@
+# power
+{ span.step ^ 2 = 4 }

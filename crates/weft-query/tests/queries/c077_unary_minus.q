@@ -1,0 +1,2 @@
+# unary minus
+{ -span.retry.count < -1 }

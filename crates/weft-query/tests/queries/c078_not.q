@@ -1,0 +1,2 @@
+# negation
+{ !(status = error) && resource.service.name = "cart" }

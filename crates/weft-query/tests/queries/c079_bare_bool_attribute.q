@@ -1,0 +1,2 @@
+# a bool attribute alone is a condition
+{ .cache.hit }

@@ -1,0 +1,2 @@
+# or inside a filter
+{ name = "HGET" || name = "HSET" }

@@ -1,0 +1,2 @@
+# parentheses group
+{ name = "HSET" || (name = "HGET" && status = error) }

@@ -1,0 +1,2 @@
+# != nil: the attribute is present
+{ span.db.statement != nil }

@@ -1,0 +1,2 @@
+# nil on the left
+{ nil != .job.id }

@@ -1,0 +1,2 @@
+# nil = nil is false
+{ nil = nil }

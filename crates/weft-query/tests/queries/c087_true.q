@@ -1,0 +1,2 @@
+# { true } keeps every span
+{ true }

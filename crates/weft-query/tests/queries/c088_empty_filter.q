@@ -1,0 +1,2 @@
+# { } keeps every span
+{ }

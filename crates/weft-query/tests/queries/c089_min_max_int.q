@@ -1,0 +1,2 @@
+# minInt and maxInt
+{ span.retry.count > minInt && span.retry.count < maxInt }

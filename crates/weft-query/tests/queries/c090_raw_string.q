@@ -1,0 +1,2 @@
+# a raw string needs no escapes
+{ span.db.statement = `INSERT INTO payments VALUES ($1)` }

@@ -1,0 +1,2 @@
+# or between spansets
+{ resource.service.name = "payment" } || { resource.service.name = "legacy" }

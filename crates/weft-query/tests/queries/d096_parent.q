@@ -1,0 +1,2 @@
+# < parent: spans that are the parent of an error span
+{ status = error } < { }

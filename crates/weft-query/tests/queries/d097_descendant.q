@@ -1,0 +1,2 @@
+# >> descendant
+{ name = "POST checkout" } >> { status = error }

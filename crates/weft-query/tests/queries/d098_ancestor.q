@@ -1,0 +1,2 @@
+# << ancestor: every ancestor of the postgres span
+{ span.db.system = "postgresql" } << { }

@@ -1,0 +1,2 @@
+# ~ sibling: another child of the same parent
+{ name = "HGET" } ~ { }

@@ -1,0 +1,2 @@
+# ~ between two services
+{ resource.service.name = "cart" } ~ { resource.service.name = "checkout" }

@@ -1,0 +1,2 @@
+# !< : leaf spans of a service (Tempo's example)
+{ } !< { resource.service.name = "cart" }

@@ -1,0 +1,2 @@
+# !>> : the first error of each chain
+{ status = error } !>> { status = error }

@@ -1,0 +1,2 @@
+# !~ : cart client spans without an HGET sibling
+{ name = "HGET" } !~ { resource.service.name = "cart" && kind = client }

@@ -1,0 +1,2 @@
+# &> returns both the parent and the child
+{ name = "POST /charge" } &> { }

@@ -1,0 +1,2 @@
+# &< : cart client spans and their parents
+{ kind = client && resource.service.name = "cart" } &< { }

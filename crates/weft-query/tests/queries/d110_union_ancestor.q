@@ -1,0 +1,2 @@
+# &<< : the failed step and its consumer ancestor
+{ name = "analyze.step" && status = error } &<< { kind = consumer }

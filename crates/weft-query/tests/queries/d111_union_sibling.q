@@ -1,0 +1,2 @@
+# &~ : both siblings
+{ span.step = 1 } &~ { span.step = 2 }

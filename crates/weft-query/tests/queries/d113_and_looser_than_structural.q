@@ -1,0 +1,2 @@
+# && binds looser than ~
+{ name = "HGET" } ~ { } && { status = ok }

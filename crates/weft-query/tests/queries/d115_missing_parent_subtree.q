@@ -1,0 +1,2 @@
+# a span whose parent is missing still has its children
+{ name = "GET /legacy" } > { }

@@ -1,0 +1,2 @@
+# spans without a parent are not siblings
+{ resource.service.name = "legacy" } ~ { }

@@ -1,0 +1,2 @@
+# count()
+{ status = error } | count() > 2

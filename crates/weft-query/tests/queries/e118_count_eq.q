@@ -1,0 +1,2 @@
+# count() =
+{ resource.service.name = "legacy" } | count() = 3

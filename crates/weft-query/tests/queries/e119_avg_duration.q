@@ -1,0 +1,2 @@
+# avg(duration)
+{ kind = server } | avg(duration) > 500ms

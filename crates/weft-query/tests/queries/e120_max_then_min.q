@@ -1,0 +1,2 @@
+# chained scalar filters
+{ } | max(duration) > 2s | min(duration) < 400ms

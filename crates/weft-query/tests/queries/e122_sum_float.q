@@ -1,0 +1,2 @@
+# sum() of a double attribute
+{ } | sum(span.amount) > 100

@@ -1,0 +1,2 @@
+# by() splits spansets
+{ kind = client } | by(resource.service.name)

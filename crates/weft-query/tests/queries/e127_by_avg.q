@@ -1,0 +1,2 @@
+# by() then avg()
+{ } | by(resource.service.name) | avg(duration) > 1s

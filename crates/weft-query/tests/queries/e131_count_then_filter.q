@@ -1,0 +1,2 @@
+# a filter after an aggregate keeps the aggregate
+{ } | count() > 10 | { status = error }

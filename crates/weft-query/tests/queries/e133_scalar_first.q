@@ -1,0 +1,2 @@
+# a pipeline may start with a scalar filter
+count() > 4

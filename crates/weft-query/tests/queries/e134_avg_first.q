@@ -1,0 +1,2 @@
+# avg() over every span of a trace
+avg(duration) > 1s

@@ -1,0 +1,2 @@
+# min() of an int attribute
+{ } | min(span.http.status_code) < 300

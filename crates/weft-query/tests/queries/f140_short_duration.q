@@ -1,0 +1,2 @@
+# short form: duration > 2s
+duration > 2s

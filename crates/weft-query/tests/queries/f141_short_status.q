@@ -1,0 +1,2 @@
+# short form: status = error
+status = error

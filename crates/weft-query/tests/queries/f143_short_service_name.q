@@ -1,0 +1,2 @@
+# short form: service.name resolves to the resource attribute
+service.name = "analysis-worker"

@@ -1,0 +1,2 @@
+# short form with &&
+service.name = "cart" && status = error

@@ -1,0 +1,2 @@
+# short form followed by a pipeline
+status = error | count() > 3

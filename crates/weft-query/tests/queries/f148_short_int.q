@@ -1,0 +1,2 @@
+# short form with an int
+http.status_code = 404

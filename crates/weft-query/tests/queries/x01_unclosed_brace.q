@@ -1,0 +1,2 @@
+# error case
+{ duration > 2s

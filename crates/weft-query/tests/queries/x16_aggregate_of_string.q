@@ -1,0 +1,2 @@
+# error case
+{ } | max(name) > 1

@@ -1,0 +1,2 @@
+# error case
+{ span:status = nil }

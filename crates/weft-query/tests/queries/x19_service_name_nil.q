@@ -1,0 +1,2 @@
+# error case
+{ resource.service.name = nil }

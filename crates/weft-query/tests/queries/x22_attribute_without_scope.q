@@ -1,0 +1,2 @@
+# error case
+{ foo = 1 }

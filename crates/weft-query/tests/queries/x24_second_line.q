@@ -1,0 +1,3 @@
+# error case
+{ name = "x"
+  && durtion > 1s }

@@ -1,0 +1,2 @@
+# error case
+{ parent.x = 1 }

@@ -1,0 +1,2 @@
+# error case
+{ } | sum(3) > 1

@@ -1,0 +1,2 @@
+# error case
+{ } | count() + 1 > 2
