@@ -1,6 +1,7 @@
 // Entry point: client-side routing over the History API (every view has its own URL), the
 // theme toggle, global keys and the "go to trace" box.
 import { h } from './util.js';
+import { getText } from './api.js';
 
 const view = document.getElementById('view');
 let current = null;
@@ -35,9 +36,14 @@ async function route() {
     } else if (tm) {
       const id = decodeURIComponent(tm[1]).toLowerCase();
       document.title = `Trace ${id.slice(0, 8)} · weft`;
+      // the request starts before the view's modules load: a large trace's wait hides them
+      const ctl = new AbortController();
+      const started = performance.now();
+      const text = getText(`/api/v1/traces/${encodeURIComponent(id)}`, ctl.signal);
+      text.catch(() => {}); // handled by the view
       const { mountTrace } = await import('./trace.js');
-      if (my !== seq) return;
-      mounted = await mountTrace(view, id, params, nav);
+      if (my !== seq) { ctl.abort(); return; }
+      mounted = await mountTrace(view, id, params, nav, { text, ctl, started });
     } else if (path === '/compare') {
       document.title = 'Compare · weft';
       const { mountCompare } = await import('./compare.js');

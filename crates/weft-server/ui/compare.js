@@ -84,7 +84,9 @@ function render(cmp, sa, sb, ida, idb) {
     return h('label', null, cb, h('span', { class: `st st-${st}` }, st), ` ${sum[st] ?? rows.filter((r) => r.status === st).length}`);
   });
   const pathView = (p) => {
-    const parts = String(p ?? '').split('/');
+    // segments are service:name joined by "/"; a name may contain "/" itself ("GET /x"), so
+    // split only where the next segment starts with "service:"
+    const parts = String(p ?? '').split(/\/(?=[^/:\s]+:)/);
     const out = [];
     parts.forEach((seg, k) => {
       if (k) out.push(h('span', { class: 'sep' }, ' / '));

@@ -8,15 +8,18 @@ import { renderPanel } from './spanpanel.js';
 
 const TABS = [['timeline', 'Timeline'], ['flame', 'Flamegraph'], ['stats', 'Statistics']];
 
-/** Mounts the trace view into `root`; returns {destroy, onKey}. */
-export async function mountTrace(root, traceId, params, nav) {
-  const t0 = performance.now();
+/**
+ * Mounts the trace view into `root`; returns {destroy, onKey}. `pending` is the trace request
+ * already under way ({text: Promise, ctl, started}), or nothing to make it here.
+ */
+export async function mountTrace(root, traceId, params, nav, pending) {
+  const t0 = pending?.started ?? performance.now();
   performance.mark('weft:trace:start');
   root.replaceChildren(h('div', { class: 'loading' }, `Loading trace ${traceId}…`));
-  const ctl = new AbortController();
+  const ctl = pending?.ctl ?? new AbortController();
   let text;
   try {
-    text = await getText(`/api/v1/traces/${encodeURIComponent(traceId)}`, ctl.signal);
+    text = await (pending?.text ?? getText(`/api/v1/traces/${encodeURIComponent(traceId)}`, ctl.signal));
   } catch (e) {
     if (e.name === 'AbortError') return { destroy() {} };
     const notFound = e instanceof ApiError && e.status === 404 && !e.missingEndpoint;
@@ -51,6 +54,11 @@ export async function mountTrace(root, traceId, params, nav) {
     bytes: text.length,
   };
   root.querySelector('.wf-spacer')?.setAttribute('data-first-render-ms', String(Math.round(t3)));
+  // the first frame that shows the rows: after the next paint
+  requestAnimationFrame(() => setTimeout(() => {
+    performance.mark('weft:trace:painted');
+    window.__weftTiming.paintedMs = performance.now();
+  }, 0));
   view.afterFirstPaint();
   return view;
 }
@@ -383,7 +391,7 @@ class TraceView {
     this.matchList = list;
     this.matchPos = -1;
     this.wf.setMatches(hit);
-    this.findCount.textContent = list.length ? `${fmtInt(list.length)} matches` : 'no match';
+    this.findCount.textContent = list.length ? plural(list.length, 'match', 'matches') : 'no match';
   }
 
   nextMatch(dir) {

@@ -164,7 +164,7 @@ export function parseTrace(input) {
   for (let i = 0; i < n; i++) {
     const sp = spans[i];
     const p = sp.parentSpanId ?? sp.parent_span_id;
-    if (!p || /^0+$/.test(p)) continue;
+    if (!p || p === '0000000000000000') continue; // absent, or all-zero: a root
     const j = idIndex.get(p);
     if (j === undefined) missingParent[i] = 1;
     else if (j !== i) parent[i] = j;

@@ -93,12 +93,11 @@ export function fmtInt(n) {
   return n == null ? '–' : Number(n).toLocaleString('en-US');
 }
 
-// A palette readable on both light and dark backgrounds: the ten most distinct hues first,
-// then lighter/darker variants. No pure red: red means "error".
+// A palette readable on both light and dark backgrounds: the most distinct hues first, then
+// lighter/darker variants; no red (red means "error").
 const PALETTE = [
   '#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#9c755f', '#ff9da7',
-  '#8cd17d', '#a0cbe8', '#ffbe7d', '#499894', '#d37295', '#b6992d', '#d4a6c8', '#86bcb6',
-  '#bab0ac', '#79706e', '#f1ce63',
+  '#79706e', '#8cd17d', '#a0cbe8', '#d37295', '#b6992d', '#d4a6c8', '#499894', '#bab0ac',
 ];
 
 /** FNV-1a of a string. */
