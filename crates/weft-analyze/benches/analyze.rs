@@ -7,7 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use weft_analyze::{analyze, compare, critical_path, self_times, CompareOptions, Options};
+use weft_analyze::skew::detect_clock_skew_in;
+use weft_analyze::{
+    analyze, breakdown, compare, critical_path, self_times, BottleneckRule, CompareOptions,
+    Options, ServiceGraph,
+};
 use weft_model::{
     AnyValue, Batch, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanId,
     StatusCode, TraceId, TraceTree,
@@ -135,6 +139,27 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("critical_path", n), &b, |bench, b| {
             let t = TraceTree::new(b);
             bench.iter(|| critical_path(&t))
+        });
+        g.bench_with_input(BenchmarkId::new("skew_detect", n), &b, |bench, b| {
+            let t = TraceTree::new(b);
+            bench.iter(|| detect_clock_skew_in(&t))
+        });
+        g.bench_with_input(BenchmarkId::new("graph", n), &b, |bench, b| {
+            let t = TraceTree::new(b);
+            bench.iter(|| ServiceGraph::of_trace(&t))
+        });
+        g.bench_with_input(BenchmarkId::new("breakdown", n), &b, |bench, b| {
+            let t = TraceTree::new(b);
+            let st = self_times(&t);
+            bench.iter(|| {
+                (
+                    breakdown::bottlenecks(&t, &st, &BottleneckRule::default()),
+                    breakdown::slowest(&t, 10),
+                    breakdown::errors(&t),
+                    breakdown::by_service(&t, &st),
+                    breakdown::by_operation(&t, &st),
+                )
+            })
         });
         g.bench_with_input(BenchmarkId::new("full", n), &b, |bench, b| {
             bench.iter(|| analyze(b, &Options::default()))
