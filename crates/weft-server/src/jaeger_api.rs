@@ -400,8 +400,10 @@ async fn load_many(
             set.spawn(async move { (i, load(&reader, Some(id)).await) });
         }
         while let Some(r) = set.join_next().await {
-            let (i, b) =
-                r.map_err(|e| StoreError::InvalidQuery(format!("trace fetch failed: {e}")))?;
+            let (i, b) = r.map_err(|e| StoreError::Corrupt {
+                path: "trace fetch".into(),
+                message: e.to_string(),
+            })?;
             out[chunk_no * FETCH_CONCURRENCY + i] = b?;
         }
     }
