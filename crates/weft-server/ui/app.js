@@ -128,6 +128,8 @@ document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') t.blur();
     return;
   }
+  // Enter and Space on a focused control keep their own meaning (press the button, follow the link)
+  if ((e.key === 'Enter' || e.key === ' ') && t?.closest?.('button, a[href], [role=tab], summary, .map-node, .scatter circle')) return;
   if (e.key === 'Escape' && !help.hidden) { help.hidden = true; e.preventDefault(); return; }
   if (e.key === '?') { help.hidden = !help.hidden; e.preventDefault(); return; }
   if (current?.onKey?.(e)) e.preventDefault();

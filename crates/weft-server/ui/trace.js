@@ -54,12 +54,13 @@ export async function mountTrace(root, traceId, params, nav, pending) {
     bytes: text.length,
   };
   root.querySelector('.wf-spacer')?.setAttribute('data-first-render-ms', String(Math.round(t3)));
-  // the first frame that shows the rows: after the next paint
+  // the first frame that shows the rows: after the next paint. Everything else (overview,
+  // analysis, LLM totals) waits until then, so it never delays the rows.
   requestAnimationFrame(() => setTimeout(() => {
     performance.mark('weft:trace:painted');
     window.__weftTiming.paintedMs = performance.now();
+    view.afterFirstPaint();
   }, 0));
-  view.afterFirstPaint();
   return view;
 }
 
@@ -109,8 +110,9 @@ class TraceView {
   }
 
   afterFirstPaint() {
-    // analysis after the first rows: it never delays opening the trace
-    setTimeout(() => this.loadAnalysis(), 0);
+    if (!this.wf) return;
+    this.wf.drawOverview();
+    this.loadAnalysis();
     setTimeout(() => this.fillLlmTotals(), 0);
   }
 

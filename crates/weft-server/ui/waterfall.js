@@ -59,8 +59,7 @@ export class Waterfall {
       this.drawOverview();
     });
     this.resizeObs.observe(this.scroll);
-    // the overview draws every span: after the first rows are on screen
-    setTimeout(() => this.drawOverview(), 0);
+    // the overview draws every span: the owner calls drawOverview() after the first paint
   }
 
   destroy() {
