@@ -370,6 +370,9 @@ fn array_op<'x>(op: BinOp, arr: &'x [AnyValue], scalar: &Val<'x>, array_left: bo
     })
 }
 
+/// Indexes of the event and the link a filter matched a span with.
+type Binding = (Option<usize>, Option<usize>);
+
 /// One trace prepared for evaluation.
 struct Trace<'a> {
     tree: TraceTree<'a>,
@@ -379,7 +382,7 @@ struct Trace<'a> {
     duration: i64,
     root: Option<usize>,
     /// node → (event, link) indexes that made a filter match it.
-    bindings: RefCell<HashMap<usize, (Option<usize>, Option<usize>)>>,
+    bindings: RefCell<HashMap<usize, Binding>>,
 }
 
 /// The span (and the event and link it is bound to) an expression is evaluated on.

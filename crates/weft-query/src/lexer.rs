@@ -356,7 +356,7 @@ impl Lexer<'_> {
                                 Some(c @ ('"' | '\\')) => out.push(c),
                                 _ => {
                                     return Err(self.err(
-                                        self.pos.saturating_sub(1).max(q),
+                                        q,
                                         "invalid escape in a quoted attribute name: only \\\" and \\\\ are allowed",
                                     ))
                                 }

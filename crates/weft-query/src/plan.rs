@@ -90,7 +90,9 @@ impl Conditions {
     fn restrict(mut self, caps: Capabilities) -> Conditions {
         if !caps.service {
             if let Some(s) = self.service.take() {
-                if caps.attributes {
+                // a resource without service.name is "unknown_service" only by convention:
+                // no attribute holds that value
+                if caps.attributes && s != "unknown_service" {
                     self.attributes.push(("service.name".into(), s));
                 }
             }

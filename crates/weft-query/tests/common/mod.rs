@@ -105,8 +105,8 @@ pub fn value(s: &str) -> AnyValue {
 
 /// `key=value` (the key may be quoted: `"key with spaces"=value`).
 fn key_value(w: &str) -> KeyValue {
-    let (k, v) = if w.starts_with('"') {
-        let end = w[1..].find('"').expect("closing quote of the key") + 1;
+    let (k, v) = if let Some(rest) = w.strip_prefix('"') {
+        let end = rest.find('"').expect("closing quote of the key") + 1;
         (unquote(&w[..=end]), &w[end + 2..])
     } else {
         let (k, v) = w
