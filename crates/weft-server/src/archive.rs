@@ -54,8 +54,10 @@ struct Pending {
     /// (last touch, sequence number) → trace: the order in which traces fall idle
     order: BTreeMap<(Instant, u64), TraceId>,
     seq: u64,
-    /// Traces pushed out of a full map, to be written at once.
+    /// Traces pushed out of a full map, to be written at once (at most as many as the map).
     due: Vec<TraceId>,
+    /// Traces pushed out while `due` was full too: never archived.
+    dropped: u64,
 }
 
 impl Pending {
@@ -67,7 +69,11 @@ impl Pending {
             None if self.last.len() >= cap => {
                 if let Some((_, oldest)) = self.order.pop_first() {
                     self.last.remove(&oldest);
-                    self.due.push(oldest);
+                    if self.due.len() < cap {
+                        self.due.push(oldest);
+                    } else {
+                        self.dropped += 1;
+                    }
                 }
             }
             None => {}
@@ -117,6 +123,8 @@ pub struct Archive {
     pub written: AtomicU64,
     /// Write or read failures.
     pub errors: AtomicU64,
+    /// Traces never archived because the archive fell behind by more than `max_pending`.
+    pub dropped: AtomicU64,
 }
 
 impl Archive {
@@ -129,6 +137,7 @@ impl Archive {
             tmp_seq: AtomicU64::new(0),
             written: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         }
     }
 
@@ -148,7 +157,18 @@ impl Archive {
             p.touch(id, now, self.opts.max_pending);
         }
         let early = !p.due.is_empty();
+        let dropped = std::mem::take(&mut p.dropped);
         drop(p);
+        if dropped > 0 {
+            let before = self.dropped.fetch_add(dropped, Ordering::Relaxed);
+            // one warning per thousand, not one per trace
+            if before / 1000 != (before + dropped) / 1000 || before == 0 {
+                tracing::warn!(
+                    dropped = before + dropped,
+                    "the archive falls behind: traces were not archived (raise --archive-max-pending or use faster disks)"
+                );
+            }
+        }
         if early {
             self.wake.notify_one();
         }
@@ -220,16 +240,26 @@ impl Archive {
         }
     }
 
-    async fn write_all(&self, ids: Vec<TraceId>) {
+    /// Writes traces, a few at a time.
+    async fn write_all(self: &Arc<Self>, ids: Vec<TraceId>) {
+        const CONCURRENCY: usize = 4;
+        let mut set = tokio::task::JoinSet::new();
         for id in ids {
-            if let Err(e) = self.write_trace(id).await {
-                tracing::warn!(error = %e, "archive write failed");
+            if set.len() >= CONCURRENCY {
+                set.join_next().await;
             }
+            let me = self.clone();
+            set.spawn(async move {
+                if let Err(e) = me.write_trace(id).await {
+                    tracing::warn!(error = %e, "archive write failed");
+                }
+            });
         }
+        while set.join_next().await.is_some() {}
     }
 
     /// Writes every pending trace (on shutdown, after the receivers stopped).
-    pub async fn flush_all(&self) {
+    pub async fn flush_all(self: &Arc<Self>) {
         let ids = self.lock().take_all();
         let n = ids.len();
         self.write_all(ids).await;
@@ -492,6 +522,17 @@ mod tests {
         assert_eq!(p.take_ready(at(2)), vec![]);
         assert_eq!(p.take_all(), vec![id(3)]);
         assert!(p.last.is_empty() && p.order.is_empty());
+    }
+
+    #[test]
+    fn traces_pushed_out_wait_in_a_bounded_list() {
+        let mut p = Pending::default();
+        let t0 = Instant::now();
+        p.touch(id(1), t0, 1);
+        p.touch(id(2), t0, 1); // 1 is pushed out and waits
+        p.touch(id(3), t0, 1); // 2 is pushed out, but the waiting list is full
+        assert_eq!((p.due.clone(), p.dropped), (vec![id(1)], 1));
+        assert_eq!(p.take_all(), vec![id(1), id(3)]);
     }
 
     #[test]
