@@ -555,6 +555,7 @@ async fn search_parameters() {
     )
     .await;
     check(format!("lookback=1h&end={}", t_max + 1), all.clone()).await;
+    check(format!("start=-5&end={}", i64::MAX), all.clone()).await;
 
     // several trace ids; an unknown one is reported in errors, not as a failure
     let unknown = hex(&random_trace_id());

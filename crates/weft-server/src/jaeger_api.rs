@@ -592,7 +592,7 @@ fn parse_micros(p: &Params, name: &str) -> Result<Option<u64>, JErr> {
         "" => Ok(None),
         v => v
             .parse::<i64>()
-            .map(|us| Some(us.max(0) as u64 * 1_000))
+            .map(|us| Some((us.max(0) as u64).saturating_mul(1_000)))
             .map_err(|_| JErr::bad(format!("unable to parse param '{name}': strconv.ParseInt: parsing {v:?}: invalid syntax"))),
     }
 }
