@@ -248,28 +248,42 @@ pub fn write_block(
     };
     let mut bloom = Bloom::with_capacity(spans.len() / 4 + 16);
     let mut summaries: Vec<TraceSummary> = Vec::new();
+    // per distinct resource (the head interns equal resources into one): its service name;
+    // per (resource, name, kind): whether the operation is recorded already
+    let mut services: HashMap<*const Resource, &str> = HashMap::new();
+    let mut seen_ops: std::collections::HashSet<(*const Resource, &str, i32)> =
+        std::collections::HashSet::new();
     for fs in &spans {
         let s = &fs.span;
         meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start_time_unix_nano);
         meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start_time_unix_nano);
         meta.max_end_unix_nano = meta.max_end_unix_nano.max(s.end_time_unix_nano);
-        let svc = fs.resource.service_name();
-        let op_known = meta
-            .operations
-            .get(svc)
-            .is_some_and(|ops| ops.iter().any(|(n, k)| *k == s.kind as i32 && *n == s.name));
-        if !op_known {
+        let res = Arc::as_ptr(&fs.resource);
+        let svc = *services
+            .entry(res)
+            .or_insert_with(|| fs.resource.service_name());
+        if seen_ops.insert((res, s.name.as_str(), s.kind as i32)) {
             meta.operations
                 .entry(svc.to_string())
                 .or_default()
                 .insert((s.name.clone(), s.kind as i32));
         }
+        let add = |t: &mut TraceSummary| {
+            t.add(
+                svc,
+                &s.name,
+                s.parent_span_id.is_none(),
+                s.start_time_unix_nano,
+                s.end_time_unix_nano,
+                s.is_error(),
+            )
+        };
         match summaries.last_mut() {
-            Some(last) if last.trace_id == s.trace_id => last.add_span(fs),
+            Some(last) if last.trace_id == s.trace_id => add(last),
             _ => {
                 bloom.insert(&s.trace_id);
                 let mut t = TraceSummary::new(s.trace_id);
-                t.add_span(fs);
+                add(&mut t);
                 summaries.push(t);
             }
         }
@@ -358,7 +372,9 @@ fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
     let mut scope = BinaryDictionaryBuilder::<Int32Type>::new();
     let mut detail = BinaryBuilder::new();
     let mut attrs = ListBuilder::new(StringDictionaryBuilder::<Int32Type>::new());
-    let mut res_cache: HashMap<*const Resource, Vec<u8>> = HashMap::new();
+    // per distinct resource pointer: its OTLP bytes and service name
+    let mut res_cache: HashMap<*const Resource, (Vec<u8>, &str)> = HashMap::new();
+    let mut term_buf = String::new();
     let mut scope_cache: HashMap<*const Scope, Vec<u8>> = HashMap::new();
     for fs in spans {
         let s = &fs.span;
@@ -370,22 +386,23 @@ fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
         }
         start.append_value(s.start_time_unix_nano as i64);
         duration.append_value(s.end_time_unix_nano.wrapping_sub(s.start_time_unix_nano) as i64);
-        service.append_value(fs.resource.service_name());
-        name.append_value(&s.name);
-        kind.append_value(s.kind as i32);
-        status_code.append_value(s.status.code as i32);
-        status_message.append_value(&s.status.message);
-        let res_bytes = res_cache
+        let (res_bytes, svc) = res_cache
             .entry(Arc::as_ptr(&fs.resource))
             .or_insert_with(|| {
-                pb::ResourceSpans {
+                let bytes = pb::ResourceSpans {
                     resource: Some(otlp::resource_to_proto(&fs.resource)),
                     scope_spans: vec![],
                     schema_url: fs.resource.schema_url.clone(),
                 }
-                .encode_to_vec()
+                .encode_to_vec();
+                (bytes, fs.resource.service_name())
             });
+        service.append_value(*svc);
         resource.append_value(&*res_bytes);
+        name.append_value(&s.name);
+        kind.append_value(s.kind as i32);
+        status_code.append_value(s.status.code as i32);
+        status_message.append_value(&s.status.message);
         let scope_bytes = scope_cache
             .entry(Arc::as_ptr(&fs.scope))
             .or_insert_with(|| {
@@ -399,9 +416,10 @@ fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
         scope.append_value(&*scope_bytes);
         let mut all_terms = true;
         for kv in &s.attributes {
-            match terms::term(&kv.key, &kv.value) {
-                Some(t) => attrs.values().append_value(t),
-                None => all_terms = false,
+            if terms::write_term(&mut term_buf, &kv.key, &kv.value) {
+                attrs.values().append_value(&term_buf);
+            } else {
+                all_terms = false;
             }
         }
         attrs.append(true);
@@ -413,9 +431,8 @@ fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
     let term_values = term_values.as_string::<i32>();
     let mut resource_terms: Vec<String> = Vec::new();
     for fs in spans {
-        if res_cache.contains_key(&Arc::as_ptr(&fs.resource)) {
-            // each distinct resource once: remove as we go
-            res_cache.remove(&Arc::as_ptr(&fs.resource));
+        // each distinct resource once: remove as we go
+        if res_cache.remove(&Arc::as_ptr(&fs.resource)).is_some() {
             resource_terms.extend(
                 fs.resource
                     .attributes

@@ -3,12 +3,16 @@
 use crate::terms::value_matches;
 use crate::{SearchQuery, SpanFacts};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Instant;
-use weft_model::{Batch, FlatSpan, KeyValue, TraceId, TraceSummary};
+use weft_model::{AnyValue, Batch, FlatSpan, KeyValue, Resource, Scope, TraceId, TraceSummary};
 
 pub(crate) struct Head {
     pub spans: Vec<FlatSpan>,
     by_trace: HashMap<TraceId, Vec<u32>>,
+    resources: HashMap<u64, Vec<Arc<Resource>>>,
+    scopes: HashMap<u64, Vec<Arc<Scope>>>,
     pub min_start: u64,
     pub max_start: u64,
     pub created: Instant,
@@ -21,6 +25,8 @@ impl Head {
         Head {
             spans: Vec::new(),
             by_trace: HashMap::new(),
+            resources: HashMap::new(),
+            scopes: HashMap::new(),
             min_start: u64::MAX,
             max_start: 0,
             created: Instant::now(),
@@ -32,7 +38,15 @@ impl Head {
         self.spans.len()
     }
 
-    pub fn push_batch(&mut self, batch: Batch) {
+    pub fn push_batch(&mut self, mut batch: Batch) {
+        // equal resources and scopes from different requests share one allocation: less
+        // memory, and a block cut from the head encodes each distinct resource once
+        for rs in &mut batch.resource_spans {
+            rs.resource = intern(&mut self.resources, &rs.resource, resource_key);
+            for ss in &mut rs.scope_spans {
+                ss.scope = intern(&mut self.scopes, &ss.scope, scope_key);
+            }
+        }
         for fs in batch.into_flat() {
             let s = &fs.span;
             self.min_start = self.min_start.min(s.start_time_unix_nano);
@@ -99,6 +113,55 @@ fn attr_matches(attrs: &[KeyValue], key: &str, text: &str) -> bool {
     attrs
         .iter()
         .any(|kv| kv.key == key && value_matches(&kv.value, text))
+}
+
+/// The shared allocation equal to `x`, registering `x` when it is new. `key` hashes what
+/// equality compares (collisions only cost a comparison).
+fn intern<T: PartialEq>(
+    table: &mut HashMap<u64, Vec<Arc<T>>>,
+    x: &Arc<T>,
+    key: fn(&T) -> u64,
+) -> Arc<T> {
+    let bucket = table.entry(key(x)).or_default();
+    if let Some(same) = bucket.iter().find(|y| Arc::ptr_eq(y, x) || ***y == **x) {
+        return same.clone();
+    }
+    bucket.push(x.clone());
+    x.clone()
+}
+
+fn hash_attributes<H: Hasher>(attrs: &[KeyValue], h: &mut H) {
+    fn value<H: Hasher>(v: &AnyValue, h: &mut H) {
+        match v {
+            AnyValue::Empty => 0u8.hash(h),
+            AnyValue::String(s) => s.hash(h),
+            AnyValue::Bool(b) => b.hash(h),
+            AnyValue::Int(i) => i.hash(h),
+            AnyValue::Double(d) => d.to_bits().hash(h),
+            AnyValue::Bytes(b) => b.hash(h),
+            AnyValue::Array(a) => a.iter().for_each(|x| value(x, h)),
+            AnyValue::KvList(kv) => hash_attributes(kv, h),
+        }
+    }
+    for kv in attrs {
+        kv.key.hash(h);
+        value(&kv.value, h);
+    }
+}
+
+fn resource_key(r: &Resource) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    hash_attributes(&r.attributes, &mut h);
+    r.schema_url.hash(&mut h);
+    h.finish()
+}
+
+fn scope_key(s: &Scope) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.name.hash(&mut h);
+    s.version.hash(&mut h);
+    hash_attributes(&s.attributes, &mut h);
+    h.finish()
 }
 
 fn approx_size(fs: &FlatSpan) -> usize {

@@ -11,17 +11,37 @@ use weft_model::{AnyValue, KeyValue};
 /// The term of one attribute; `None` for values a term cannot hold (arrays, maps, bytes,
 /// empty) or keys containing NUL.
 pub fn term(key: &str, value: &AnyValue) -> Option<String> {
+    let mut buf = String::new();
+    write_term(&mut buf, key, value).then_some(buf)
+}
+
+/// Writes the term of one attribute into `buf` (cleared first), without allocating when `buf`
+/// has room; returns false (and leaves `buf` meaningless) when a term cannot hold the value.
+pub fn write_term(buf: &mut String, key: &str, value: &AnyValue) -> bool {
+    use std::fmt::Write;
+    buf.clear();
     if key.contains('\0') {
-        return None;
+        return false;
     }
     let t = match value {
         AnyValue::String(_) => 's',
         AnyValue::Int(_) => 'i',
         AnyValue::Bool(_) => 'b',
         AnyValue::Double(_) => 'd',
-        _ => return None,
+        _ => return false,
     };
-    Some(format!("{t}:{key}\0{value}"))
+    buf.push(t);
+    buf.push(':');
+    buf.push_str(key);
+    buf.push('\0');
+    match value {
+        AnyValue::String(s) => buf.push_str(s),
+        AnyValue::Bool(b) => buf.push_str(if *b { "true" } else { "false" }),
+        other => {
+            let _ = write!(buf, "{other}");
+        }
+    }
+    true
 }
 
 /// Parses a term back into the typed attribute it was made from.
@@ -79,6 +99,13 @@ mod tests {
             assert!(query_terms("k.x", &text).contains(&t));
             assert!(value_matches(&v, &text));
         }
+        // the buffer form writes the same term, and a refused value does not leak the last one
+        let mut buf = String::from("stale");
+        assert!(write_term(&mut buf, "k.x", &AnyValue::Int(7)));
+        assert_eq!(buf, term("k.x", &AnyValue::Int(7)).unwrap());
+        assert!(write_term(&mut buf, "k.x", &AnyValue::Bool(false)));
+        assert_eq!(buf, "b:k.x\0false");
+        assert!(!write_term(&mut buf, "k", &AnyValue::Bytes(vec![1])));
         assert!(term("k", &AnyValue::Bytes(vec![1])).is_none());
         assert!(term("nul\0key", &AnyValue::Int(1)).is_none());
         assert!(!query_terms("k", "500").contains(&term("k", &AnyValue::Int(501)).unwrap()));
