@@ -17,6 +17,17 @@ step "Node OpenTelemetry SDK (npm) into tests/interop/node"
 (cd tests/interop/node && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 export WEFT_NODE_DIR="$root/tests/interop/node"
 
+step "Web UI tests: Debian's chromium (apt) and playwright-core (npm) into tests/ui"
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+(cd tests/ui && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+export WEFT_UI_DIR="$root/tests/ui"
+export WEFT_CHROMIUM=/usr/bin/chromium
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   step "cargo-nextest (crates.io)"
   cargo install --locked cargo-nextest

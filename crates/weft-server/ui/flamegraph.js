@@ -99,11 +99,20 @@ export class Flamegraph {
     ctx.textBaseline = 'middle';
     for (let d = d0; d <= d1; d++) {
       const y = d * ROW - st;
+      let lastPx = -1; // the pixel column a sub-pixel span was last drawn in
       for (let k = this.levelStart[d]; k < this.levelStart[d + 1]; k++) {
         const i = this.levels[k];
         if (m.end[i] < this.vs || m.start[i] > this.ve) continue;
         const x = (m.start[i] - this.vs) * scale;
-        const bw = Math.max((m.end[i] - m.start[i]) * scale, 1);
+        const w0 = (m.end[i] - m.start[i]) * scale;
+        // spans narrower than a pixel that land in the same column draw once (the column shows
+        // that something is there; hovering it finds each span)
+        if (w0 < 1 && i !== this.selected && !(m.error[i] || (this.critical && this.critical[i]))) {
+          const px = Math.floor(x);
+          if (px === lastPx) continue;
+          lastPx = px;
+        }
+        const bw = Math.max(w0, 1);
         ctx.fillStyle = serviceColor(m.services[m.svc[i]]);
         ctx.fillRect(x, y + 1, bw, ROW - 2);
         if (m.error[i]) {
