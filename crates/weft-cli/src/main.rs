@@ -4,6 +4,7 @@ mod analyze;
 mod bench;
 mod client;
 mod export;
+mod query;
 mod serve;
 mod tree;
 
@@ -28,6 +29,8 @@ enum Command {
     Trace(client::TraceArgs),
     /// Search traces (mirrors GET /api/v1/search)
     Search(client::SearchArgs),
+    /// Find traces with a TraceQL query (mirrors GET /api/v1/query)
+    Query(query::QueryArgs),
     /// Write one trace as OTLP/JSON or Jaeger JSON (to stdout or a file)
     Export(export::ExportArgs),
     /// Generate load against a weft (or any OTLP) endpoint and report throughput and latency
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(a) => serve::run(*a).await,
             Command::Trace(a) => client::trace(a).await,
             Command::Search(a) => client::search(a).await,
+            Command::Query(a) => query::run(a).await,
             Command::Export(a) => export::run(a).await,
             Command::Bench(a) => bench::run(a).await,
             Command::Analyze(a) => analyze::analyze(a).await,
