@@ -24,8 +24,8 @@ pub struct Fixtures {
 }
 
 pub fn load() -> Fixtures {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures.txt");
-    parse_fixtures(&std::fs::read_to_string(path).expect("read fixtures.txt"))
+    // relative to this file, so other crates' tests can include this module too
+    parse_fixtures(include_str!("../fixtures.txt"))
 }
 
 /// Splits `a b="c d" [1, 2]` into words, keeping quoted strings and brackets whole.
