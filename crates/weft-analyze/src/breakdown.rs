@@ -73,10 +73,23 @@ pub fn bottlenecks(
 
 /// The `n` longest spans, longest first (then by start).
 pub fn slowest(tree: &TraceTree<'_>, n: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..tree.len()).collect();
-    idx.sort_by_key(|&i| (Reverse(tree.nodes[i].duration()), i));
-    idx.truncate(n);
-    idx
+    // keys gathered once: sorting through the span pointers would miss the cache at every
+    // comparison
+    let mut keys: Vec<(Reverse<u64>, usize)> = tree
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| (Reverse(node.duration()), i))
+        .collect();
+    if n == 0 {
+        return Vec::new();
+    }
+    if n < keys.len() {
+        keys.select_nth_unstable(n);
+        keys.truncate(n);
+    }
+    keys.sort_unstable();
+    keys.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The message of an error span: its status message, or else the `exception.message` (then

@@ -140,18 +140,6 @@ impl<'a> Paths<'a> {
         }
         by_path
     }
-
-    fn render(&self, id: u32) -> String {
-        let mut parts = Vec::new();
-        let mut cur = id;
-        while cur != NONE {
-            let (p, s, n) = self.info[cur as usize];
-            parts.push(format!("{s}:{n}"));
-            cur = p;
-        }
-        parts.reverse();
-        parts.join("/")
-    }
 }
 
 fn trace_id(b: &Batch) -> Option<TraceId> {
@@ -171,17 +159,22 @@ pub fn compare(a: &Batch, b: &Batch, opts: &CompareOptions) -> Comparison {
     };
     let mut rows = Vec::new();
     let mut summary = Summary::default();
+    // path strings, built from the parent's (the walk below visits parents first)
+    let mut rendered: Vec<String> = vec![String::new(); paths.info.len()];
     // depth-first over the path tree, children in creation order (A's first)
     let mut stack: Vec<u32> = paths.roots.iter().rev().copied().collect();
     while let Some(id) = stack.pop() {
         stack.extend(paths.children[id as usize].iter().rev().copied());
+        let (parent, service, name) = paths.info[id as usize];
+        let path = if parent == NONE {
+            format!("{service}:{name}")
+        } else {
+            format!("{}/{service}:{name}", rendered[parent as usize])
+        };
+        rendered[id as usize] = path.clone();
         let empty = Vec::new();
         let xs = in_a.get(&id).unwrap_or(&empty);
         let ys = in_b.get(&id).unwrap_or(&empty);
-        if xs.is_empty() && ys.is_empty() {
-            continue;
-        }
-        let path = paths.render(id);
         for k in 0..xs.len().max(ys.len()) {
             let sa = xs.get(k).map(|&n| side(&ta, n));
             let sb = ys.get(k).map(|&n| side(&tb, n));
