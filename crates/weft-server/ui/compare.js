@@ -14,7 +14,7 @@ export async function mountCompare(root, params, nav) {
   const form = h('form', { class: 'compare-form' },
     h('label', { class: 'field' }, 'A (baseline)', a), swap, h('label', { class: 'field' }, 'B', b),
     h('button', { class: 'primary', type: 'submit' }, 'Compare'));
-  const out = h('div', { 'aria-live': 'polite' });
+  const out = h('div', { class: 'cmp-out', 'aria-live': 'polite' });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     nav(`/compare${qs({ a: a.value.trim(), b: b.value.trim() })}`);

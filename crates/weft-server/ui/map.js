@@ -25,7 +25,7 @@ export async function mountMap(root, params, nav) {
     if (lookback.value === 'custom') { p.start = start.value; p.end = end.value; }
     nav(`/map${qs(p)}`);
   });
-  const out = h('div', { 'aria-live': 'polite' }, h('div', { class: 'loading' }, 'Loading the service map…'));
+  const out = h('div', { class: 'map-out', 'aria-live': 'polite' }, h('div', { class: 'loading' }, 'Loading the service map…'));
   root.replaceChildren(h('div', { class: 'page' }, h('h1', { style: { marginBottom: '10px' } }, 'Service map'), form, out));
   const ctl = new AbortController();
   const [s, e] = timeRange(lookback.value, start.value, end.value);

@@ -260,7 +260,7 @@ class SearchView {
       off += Math.min(col - 1, src.length);
       this.q.setSelectionRange(off, off);
     }
-    this.qlError.append(h('div', { class: 'msg' }, body.error ?? 'invalid query'));
+    this.qlError.append(h('div', { class: 'ql-msg' }, body.error ?? 'invalid query'));
     this.qlError.hidden = false;
     this.q.setAttribute('aria-invalid', 'true');
   }
