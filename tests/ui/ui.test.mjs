@@ -537,5 +537,13 @@ test(`a ${fx.bigSpans.toLocaleString('en-US')}-span trace opens within ${fx.budg
   await page.click('button[data-tab=flame]');
   await page.waitForSelector('.flame canvas[data-drawn]', { timeout: 20000 });
   await shot(page, 'flamegraph-100k');
+  // 100,000 distinct operations: the table shows a page of them and says how many more
+  await page.click('button[data-tab=stats]');
+  await page.waitForSelector('section[data-stats=operations] tfoot [data-more]', { timeout: 60000 });
+  assert.equal(await page.locator('section[data-stats=operations] tbody tr').count(), 500);
+  assert.match(await page.textContent('section[data-stats=operations] tfoot'), /showing 500 of 100,000 rows/);
+  await page.click('section[data-stats=operations] tfoot button:text("show 500 more")');
+  assert.equal(await page.locator('section[data-stats=operations] tbody tr').count(), 1000);
+  await shot(page, 'statistics-100k');
   await close(page);
 });

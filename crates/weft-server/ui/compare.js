@@ -98,8 +98,12 @@ function render(cmp, sa, sb, ida, idb) {
   const spanLink = (id, spanId, dur) => (spanId
     ? h('a', { href: `/trace/${id}?span=${spanId}`, 'data-nav': true }, fmtDur(nsNum(dur)))
     : h('span', { class: 'muted' }, '—'));
+  const PAGE = 1000;
+  let limit = PAGE;
   const draw = () => {
-    const visible = rows.filter((r) => shown.has(r.status));
+    const all = rows.filter((r) => shown.has(r.status));
+    const visible = all.slice(0, limit);
+    const more = all.length - visible.length;
     table.replaceChildren(
       h('thead', null, h('tr', null, h('th', null, 'Status'), h('th', null, 'Operation path'), h('th', { class: 'num' }, 'A'), h('th', { class: 'num' }, 'B'), h('th', { class: 'num' }, 'Δ (B − A)'))),
       h('tbody', null, visible.length ? visible.map((r) => {
@@ -110,7 +114,11 @@ function render(cmp, sa, sb, ida, idb) {
           h('td', { class: 'num' }, spanLink(ida, r.aSpanId, r.aDurationNanos)),
           h('td', { class: 'num' }, spanLink(idb, r.bSpanId, r.bDurationNanos)),
           h('td', { class: `num ${d > 0 ? 'delta-pos' : d < 0 ? 'delta-neg' : ''}` }, d == null ? '—' : fmtDelta(d)));
-      }) : h('tr', null, h('td', { colspan: 5, class: 'muted' }, 'no rows with the ticked statuses'))));
+      }) : h('tr', null, h('td', { colspan: 5, class: 'muted' }, 'no rows with the ticked statuses'))),
+      more > 0 ? h('tfoot', null, h('tr', null, h('td', { colspan: 5, class: 'muted', dataset: { more } },
+        `showing ${visible.length} of ${all.length} rows `,
+        h('button', { type: 'button', onclick: () => { limit += PAGE; draw(); } }, 'show more'), ' ',
+        h('button', { type: 'button', onclick: () => { limit = Infinity; draw(); } }, 'show all')))) : null);
   };
   draw();
   return [

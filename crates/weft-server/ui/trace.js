@@ -421,10 +421,14 @@ class TraceView {
   }
 }
 
-/** A table sortable by clicking its headers. cols: [label, key(row), cell(row), numeric]. */
-function sortable(cols, rows, sortCol = 0) {
+/**
+ * A table sortable by clicking its headers. cols: [label, key(row), cell(row), numeric].
+ * Shows the first `page` rows and says how many more there are, with buttons to show them.
+ */
+function sortable(cols, rows, sortCol = 0, page = 500) {
   let col = sortCol;
   let desc = true;
+  let shown = page;
   const table = h('table');
   const draw = () => {
     const c = cols[Math.abs(col)] ?? cols[0];
@@ -433,19 +437,37 @@ function sortable(cols, rows, sortCol = 0) {
       const r = x < y ? -1 : x > y ? 1 : 0;
       return desc ? -r : r;
     });
+    const more = sorted.length - shown;
     table.replaceChildren(
       h('thead', null, h('tr', null, cols.map(([label, , , num], k) => {
         const th = h('th', { class: `sortable${num ? ' num' : ''}`, title: 'sort' }, label, k === col ? (desc ? ' ▼' : ' ▲') : '');
         th.onclick = () => { if (col === k) desc = !desc; else { col = k; desc = !!num; } draw(); };
         return th;
       }))),
-      h('tbody', null, sorted.map((r) => h('tr', null, cols.map(([, , cell, num]) => h('td', { class: num ? 'num' : '' }, cell(r)))))));
+      h('tbody', null, sorted.slice(0, shown).map((r) => h('tr', null, cols.map(([, , cell, num]) => h('td', { class: num ? 'num' : '' }, cell(r)))))),
+      more > 0 ? h('tfoot', null, h('tr', null, h('td', { colspan: cols.length, class: 'muted', dataset: { more } },
+        `showing ${fmtInt(shown)} of ${fmtInt(sorted.length)} rows (sort by a column to see other rows first) `,
+        h('button', { type: 'button', onclick: () => { shown += page; draw(); } }, `show ${fmtInt(Math.min(page, more))} more`), ' ',
+        h('button', { type: 'button', onclick: () => { shown = sorted.length; draw(); } }, 'show all')))) : null);
   };
   draw();
   return table;
 }
 
-function listSection(title, items, row) {
-  return h('section', null, h('h2', null, title),
-    items?.length ? h('ul', null, items.map((r) => h('li', null, row(r)))) : h('p', { class: 'muted' }, 'none'));
+/** A list of items, the first 100 shown and the rest behind a button that says how many. */
+function listSection(title, items, row, page = 100) {
+  const list = h('ul');
+  let shown = 0;
+  const more = h('button', { type: 'button' });
+  const fill = () => {
+    const next = Math.min(items.length, shown + page);
+    for (let k = shown; k < next; k++) list.append(h('li', null, row(items[k])));
+    shown = next;
+    more.textContent = `show ${fmtInt(Math.min(page, items.length - shown))} more of ${fmtInt(items.length - shown)}`;
+    more.hidden = shown >= items.length;
+  };
+  more.onclick = fill;
+  if (items?.length) fill();
+  return h('section', null, h('h2', null, `${title}${items?.length ? ` (${fmtInt(items.length)})` : ''}`),
+    items?.length ? [list, more] : h('p', { class: 'muted' }, 'none'));
 }
