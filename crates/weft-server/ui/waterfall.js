@@ -229,7 +229,7 @@ export class Waterfall {
       `<div class="name-cell" title="${esc(svc)}: ${esc(sp.name)}"><span class="svc-edge" style="background:${color}"></span>` +
       `<span class="indent" style="width:${shown * INDENT}px"></span>${deep}${tog}<span class="cp-mark" title="on the critical path"></span>${err}${orphan}` +
       `<span class="svc">${esc(svc)}</span><span class="op">${esc(sp.name)}</span>${hidden}${llm ? `<span class="llm">${esc(llm)}</span>` : ''}</div>` +
-      `<div class="bar-cell"><div class="bar${m.error[i] ? ' err' : ''}" style="left:${left}%;width:${width}%;background:${color}"></div>${evs}${label}</div>`;
+      `<div class="bar-cell"><div class="bar${m.error[i] ? ' err' : ''}" style="left:${left}%;width:${width}%;background:${color}" title="${esc(sp.name)}: ${fmtDur(dur)} at +${fmtDur(m.start[i])}${m.error[i] ? ' (error)' : ''}"></div>${evs}${label}</div>`;
   }
 
   renderFoot(g) {
