@@ -54,31 +54,68 @@ pub struct TraceTree<'a> {
     pub roots: Vec<usize>,
     /// Spans dropped because their span id was already taken.
     pub duplicates: usize,
-    index: HashMap<SpanId, usize>,
+    index: IdMap<usize>,
 }
+
+/// A fast hasher for span ids: their 8 bytes, xored with a per-process random seed and mixed
+/// (clients choose span ids, so the seed keeps crafted ids from piling into one bucket).
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+fn seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x5eed);
+        h.finish()
+    })
+}
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        let h = (self.0 ^ seed()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_usize(&mut self, _: usize) {}
+}
+
+type IdMap<V> = HashMap<SpanId, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 impl<'a> TraceTree<'a> {
     /// Builds the tree of the spans in `batch` (normally one whole trace).
     pub fn new(batch: &'a Batch) -> TraceTree<'a> {
-        let mut spans: Vec<(usize, SpanRef<'a>)> = batch.spans().enumerate().collect();
+        let spans: Vec<SpanRef<'a>> = batch.spans().collect();
         // The first occurrence (in input order) of each span id is the one kept.
-        let mut first: HashMap<SpanId, usize> = HashMap::with_capacity(spans.len());
-        for (pos, s) in &spans {
-            first.entry(s.span.span_id).or_insert(*pos);
+        let mut first: IdMap<usize> =
+            IdMap::with_capacity_and_hasher(spans.len(), Default::default());
+        for (pos, s) in spans.iter().enumerate() {
+            first.entry(s.span.span_id).or_insert(pos);
         }
-        spans.sort_by_key(|(_, s)| (s.span.start_time_unix_nano, s.span.span_id));
-        let mut index = HashMap::with_capacity(spans.len());
+        // sort small keys gathered once, not the spans behind pointers
+        let mut order: Vec<(u64, SpanId, u32)> = spans
+            .iter()
+            .enumerate()
+            .map(|(pos, s)| (s.span.start_time_unix_nano, s.span.span_id, pos as u32))
+            .collect();
+        order.sort_unstable();
+        let mut index: IdMap<usize> =
+            IdMap::with_capacity_and_hasher(spans.len(), Default::default());
         let mut nodes: Vec<Node<'a>> = Vec::with_capacity(spans.len());
         let mut duplicates = 0;
-        for (pos, s) in spans {
-            let id = s.span.span_id;
-            if first[&id] != pos {
+        for (_, id, pos) in order {
+            if first[&id] != pos as usize {
                 duplicates += 1;
                 continue;
             }
             index.insert(id, nodes.len());
             nodes.push(Node {
-                span: s,
+                span: spans[pos as usize].clone(),
                 parent: None,
                 children: Vec::new(),
                 depth: 0,
