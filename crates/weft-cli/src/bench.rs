@@ -67,7 +67,24 @@ pub struct BenchArgs {
     /// After sending: ask the server to cut its head into a block and report bytes per span
     #[arg(long)]
     report_disk: bool,
+    /// After sending: run each TraceQL query this many times (GET /api/v1/query, limit 20)
+    /// and report latency per query
+    #[arg(long, default_value_t = 0)]
+    traceql_samples: usize,
+    /// A TraceQL query for --traceql-samples (repeatable; `$USER` becomes a random user id of
+    /// the generated data) [default: service + duration, one attribute, a structural query
+    /// and a count() pipeline over the generated services]
+    #[arg(long = "traceql")]
+    traceql: Vec<String>,
 }
+
+/// The default TraceQL benchmark: the four query shapes issue 4 asks figures for.
+const TRACEQL_DEFAULTS: &[&str] = &[
+    r#"{ resource.service.name = "payments" && duration > 100ms }"#,
+    r#"{ span.user.id = "$USER" }"#,
+    r#"{ resource.service.name = "frontend" } >> { span.db.system.name = "postgresql" }"#,
+    r#"{ resource.service.name = "inventory" } | count() > 2"#,
+];
 
 const SERVICES: &[(&str, &[&str])] = &[
     ("frontend", &["GET /", "GET /cart", "POST /checkout"]),
@@ -461,6 +478,43 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         if !missing.is_empty() {
             missing.truncate(5);
             bail!("acknowledged traces were not found: {}", missing.join(", "));
+        }
+    }
+    if a.traceql_samples > 0 {
+        let queries: Vec<String> = if a.traceql.is_empty() {
+            TRACEQL_DEFAULTS.iter().map(|q| q.to_string()).collect()
+        } else {
+            a.traceql.clone()
+        };
+        let mut rng = rand::rng();
+        for q in &queries {
+            let mut h = Histogram::<u64>::new(3).expect("histogram");
+            let mut hits = 0usize;
+            let mut truncated = 0usize;
+            for _ in 0..a.traceql_samples {
+                let text = q.replace("$USER", &format!("user-{}", rng.random_range(0..10_000)));
+                let t = Instant::now();
+                let url = reqwest::Url::parse_with_params(
+                    &format!("{api}/api/v1/query"),
+                    &[("q", text.as_str()), ("limit", "20")],
+                )?;
+                let r = http.get(url).send().await?;
+                let status = r.status();
+                let v: serde_json::Value = r.json().await?;
+                h.record(t.elapsed().as_micros().max(1) as u64)?;
+                if !status.is_success() {
+                    bail!("TraceQL query {text:?} failed with {status}: {v}");
+                }
+                hits += v["traces"].as_array().map(|a| a.len()).unwrap_or(0);
+                truncated += usize::from(v["truncated"].as_bool().unwrap_or(false));
+            }
+            println!(
+                "traceql p50 {:>8.2} ms  p99 {:>8.2} ms  ({:.1} traces per answer, {} truncated)  {q}",
+                h.value_at_quantile(0.5) as f64 / 1e3,
+                h.value_at_quantile(0.99) as f64 / 1e3,
+                hits as f64 / a.traceql_samples as f64,
+                truncated
+            );
         }
     }
     if a.search_samples > 0 {
