@@ -695,8 +695,284 @@ pub fn encode_traces_data_value(b: &Batch) -> Value {
     serde_json::json!({ "resourceSpans": rs })
 }
 
+/// `{"resourceSpans":[...]}` as bytes, written straight into the buffer (no JSON value tree:
+/// a trace of 100,000 spans encodes in a fraction of the time). The bytes are exactly those of
+/// `serde_json::to_vec(&encode_traces_data_value(b))`: the same fields, omitted by the same
+/// proto3 rules, keys in the same (sorted) order.
 pub fn encode_traces_data(b: &Batch) -> Vec<u8> {
-    serde_json::to_vec(&encode_traces_data_value(b)).expect("a JSON value serializes")
+    let mut w = JsonWriter {
+        out: Vec::with_capacity(256 + b.span_count() * 512),
+    };
+    w.out.extend_from_slice(b"{\"resourceSpans\":[");
+    for (i, rs) in b.resource_spans.iter().enumerate() {
+        w.comma(i);
+        let mut o = w.object();
+        o.key("resource");
+        {
+            let mut r = o.w.object();
+            r.attrs("attributes", &rs.resource.attributes);
+            r.num(
+                "droppedAttributesCount",
+                i64::from(rs.resource.dropped_attributes_count),
+            );
+            r.end();
+        }
+        o.str("schemaUrl", &rs.resource.schema_url);
+        if !rs.scope_spans.is_empty() {
+            o.key("scopeSpans");
+            o.w.out.push(b'[');
+            for (j, ss) in rs.scope_spans.iter().enumerate() {
+                o.w.comma(j);
+                let mut so = o.w.object();
+                so.str("schemaUrl", &ss.scope.schema_url);
+                so.key("scope");
+                {
+                    let mut sc = so.w.object();
+                    sc.attrs("attributes", &ss.scope.attributes);
+                    sc.num(
+                        "droppedAttributesCount",
+                        i64::from(ss.scope.dropped_attributes_count),
+                    );
+                    sc.str("name", &ss.scope.name);
+                    sc.str("version", &ss.scope.version);
+                    sc.end();
+                }
+                if !ss.spans.is_empty() {
+                    so.key("spans");
+                    so.w.out.push(b'[');
+                    for (k, span) in ss.spans.iter().enumerate() {
+                        so.w.comma(k);
+                        so.w.span(span);
+                    }
+                    so.w.out.push(b']');
+                }
+                so.end();
+            }
+            o.w.out.push(b']');
+        }
+        o.end();
+    }
+    w.out.extend_from_slice(b"]}");
+    w.out
+}
+
+struct JsonWriter {
+    out: Vec<u8>,
+}
+
+/// An object being written: tracks whether a field was written (for commas).
+struct ObjWriter<'a> {
+    w: &'a mut JsonWriter,
+    first: bool,
+}
+
+impl JsonWriter {
+    fn comma(&mut self, i: usize) {
+        if i > 0 {
+            self.out.push(b',');
+        }
+    }
+    fn object(&mut self) -> ObjWriter<'_> {
+        self.out.push(b'{');
+        ObjWriter {
+            w: self,
+            first: true,
+        }
+    }
+    fn string(&mut self, s: &str) {
+        serde_json::to_writer(&mut self.out, s).expect("writing to a Vec cannot fail");
+    }
+    fn hex(&mut self, bytes: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.out.push(b'"');
+        for b in bytes {
+            self.out.push(HEX[(b >> 4) as usize]);
+            self.out.push(HEX[(b & 15) as usize]);
+        }
+        self.out.push(b'"');
+    }
+    fn value(&mut self, v: &AnyValue) {
+        use std::io::Write;
+        let mut o = self.object();
+        match v {
+            AnyValue::Empty => {}
+            AnyValue::Bool(b) => {
+                o.key("boolValue");
+                o.w.out
+                    .extend_from_slice(if *b { b"true" } else { b"false" });
+            }
+            AnyValue::Bytes(b) => {
+                o.key("bytesValue");
+                o.w.string(&base64::engine::general_purpose::STANDARD.encode(b));
+            }
+            AnyValue::Double(d) => {
+                o.key("doubleValue");
+                if d.is_nan() {
+                    o.w.out.extend_from_slice(b"\"NaN\"");
+                } else if d.is_infinite() {
+                    o.w.out.extend_from_slice(if *d > 0.0 {
+                        b"\"Infinity\""
+                    } else {
+                        b"\"-Infinity\""
+                    });
+                } else {
+                    serde_json::to_writer(&mut o.w.out, d).expect("a finite double serializes");
+                }
+            }
+            AnyValue::Int(i) => {
+                o.key("intValue");
+                let _ = write!(o.w.out, "\"{i}\"");
+            }
+            AnyValue::String(s) => {
+                o.key("stringValue");
+                o.w.string(s);
+            }
+            AnyValue::Array(a) => {
+                o.key("arrayValue");
+                o.w.out.extend_from_slice(b"{\"values\":[");
+                for (i, x) in a.iter().enumerate() {
+                    o.w.comma(i);
+                    o.w.value(x);
+                }
+                o.w.out.extend_from_slice(b"]}");
+            }
+            AnyValue::KvList(kvs) => {
+                o.key("kvlistValue");
+                o.w.out.extend_from_slice(b"{\"values\":");
+                o.w.attr_list(kvs);
+                o.w.out.push(b'}');
+            }
+        }
+        o.end();
+    }
+    fn attr_list(&mut self, a: &[KeyValue]) {
+        self.out.push(b'[');
+        for (i, kv) in a.iter().enumerate() {
+            self.comma(i);
+            let mut o = self.object();
+            o.str_always("key", &kv.key);
+            if kv.value != AnyValue::Empty {
+                o.key("value");
+                o.w.value(&kv.value);
+            }
+            o.end();
+        }
+        self.out.push(b']');
+    }
+    fn span(&mut self, s: &Span) {
+        let mut o = self.object();
+        o.attrs("attributes", &s.attributes);
+        o.num(
+            "droppedAttributesCount",
+            i64::from(s.dropped_attributes_count),
+        );
+        o.num("droppedEventsCount", i64::from(s.dropped_events_count));
+        o.num("droppedLinksCount", i64::from(s.dropped_links_count));
+        o.u64s("endTimeUnixNano", s.end_time_unix_nano);
+        if !s.events.is_empty() {
+            o.key("events");
+            o.w.out.push(b'[');
+            for (i, e) in s.events.iter().enumerate() {
+                o.w.comma(i);
+                let mut eo = o.w.object();
+                eo.attrs("attributes", &e.attributes);
+                eo.num(
+                    "droppedAttributesCount",
+                    i64::from(e.dropped_attributes_count),
+                );
+                eo.str("name", &e.name);
+                eo.u64s("timeUnixNano", e.time_unix_nano);
+                eo.end();
+            }
+            o.w.out.push(b']');
+        }
+        o.num("flags", i64::from(s.flags));
+        o.num("kind", s.kind as i64);
+        if !s.links.is_empty() {
+            o.key("links");
+            o.w.out.push(b'[');
+            for (i, l) in s.links.iter().enumerate() {
+                o.w.comma(i);
+                let mut lo = o.w.object();
+                lo.attrs("attributes", &l.attributes);
+                lo.num(
+                    "droppedAttributesCount",
+                    i64::from(l.dropped_attributes_count),
+                );
+                lo.num("flags", i64::from(l.flags));
+                lo.key("spanId");
+                lo.w.hex(&l.span_id.0);
+                lo.key("traceId");
+                lo.w.hex(&l.trace_id.0);
+                lo.str("traceState", &l.trace_state);
+                lo.end();
+            }
+            o.w.out.push(b']');
+        }
+        o.str("name", &s.name);
+        if let Some(p) = s.parent_span_id {
+            o.key("parentSpanId");
+            o.w.hex(&p.0);
+        }
+        o.key("spanId");
+        o.w.hex(&s.span_id.0);
+        o.u64s("startTimeUnixNano", s.start_time_unix_nano);
+        if s.status.code as i64 != 0 || !s.status.message.is_empty() {
+            o.key("status");
+            let mut so = o.w.object();
+            so.num("code", s.status.code as i64);
+            so.str("message", &s.status.message);
+            so.end();
+        }
+        o.key("traceId");
+        o.w.hex(&s.trace_id.0);
+        o.str("traceState", &s.trace_state);
+        o.end();
+    }
+}
+
+impl ObjWriter<'_> {
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.w.out.push(b',');
+        }
+        self.first = false;
+        self.w.out.push(b'"');
+        self.w.out.extend_from_slice(k.as_bytes());
+        self.w.out.extend_from_slice(b"\":");
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        if !v.is_empty() {
+            self.str_always(k, v);
+        }
+    }
+    fn str_always(&mut self, k: &str, v: &str) {
+        self.key(k);
+        self.w.string(v);
+    }
+    fn u64s(&mut self, k: &str, v: u64) {
+        use std::io::Write;
+        if v != 0 {
+            self.key(k);
+            let _ = write!(self.w.out, "\"{v}\"");
+        }
+    }
+    fn num(&mut self, k: &str, v: i64) {
+        use std::io::Write;
+        if v != 0 {
+            self.key(k);
+            let _ = write!(self.w.out, "{v}");
+        }
+    }
+    fn attrs(&mut self, k: &str, a: &[KeyValue]) {
+        if !a.is_empty() {
+            self.key(k);
+            self.w.attr_list(a);
+        }
+    }
+    fn end(self) {
+        self.w.out.push(b'}');
+    }
 }
 
 #[cfg(test)]

@@ -32,8 +32,12 @@ proptest! {
         let (back, rejected) = otlp::batch_from_request(from_json);
         prop_assert_eq!(rejected.count, 0);
         prop_assert_eq!(&back, &batch);
-        // the Value form is the same document
+        // the Value form is the same document, byte for byte once serialized
         prop_assert_eq!(serde_json::from_slice::<Value>(&text).unwrap(), json::encode_traces_data_value(&batch));
+        prop_assert_eq!(
+            String::from_utf8(text.clone()).unwrap(),
+            serde_json::to_string(&json::encode_traces_data_value(&batch)).unwrap()
+        );
     }
 
     /// Every finite double (any bit pattern: subnormals, -0.0, the extremes), any i64 and any
@@ -48,7 +52,9 @@ proptest! {
         }
         let (back, _) = otlp::batch_from_request(otlp::decode_request(&otlp::encode_request(&batch)).unwrap());
         prop_assert!(same_bits(&back, &batch), "protobuf: {:?}", back);
-        let (back, _) = otlp::batch_from_request(json::decode_request(&json::encode_traces_data(&batch)).unwrap());
+        let text = json::encode_traces_data(&batch);
+        prop_assert_eq!(&text, &serde_json::to_vec(&json::encode_traces_data_value(&batch)).unwrap());
+        let (back, _) = otlp::batch_from_request(json::decode_request(&text).unwrap());
         prop_assert!(same_bits(&back, &batch), "json: {:?}", back);
     }
 
