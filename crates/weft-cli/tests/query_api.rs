@@ -244,6 +244,8 @@ async fn traceql_over_http_and_the_cli() {
         );
         assert_eq!(traces[0]["spanSet"], *set);
         assert!(t["metrics"]["inspectedTraces"].as_u64().is_some());
+        let echo = client.get(server.api("/api/echo")).send().await.unwrap();
+        assert_eq!(echo.text().await.unwrap(), "echo");
 
         admin(&client, &server, "flush").await;
     }

@@ -19,7 +19,7 @@
 //!   `matched` counts them all.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use weft_model::{AnyValue, Batch, Event, Link, SpanId, SpanKind, StatusCode, TraceTree};
@@ -376,8 +376,8 @@ type Binding = (Option<usize>, Option<usize>);
 /// One trace prepared for evaluation.
 struct Trace<'a> {
     tree: TraceTree<'a>,
-    /// Node indexes in pre-order (parents before children).
-    preorder: Vec<usize>,
+    /// Node indexes in pre-order (parents before children), computed when first needed.
+    preorder: OnceCell<Vec<usize>>,
     trace_id_hex: String,
     duration: i64,
     root: Option<usize>,
@@ -395,7 +395,6 @@ struct At<'x> {
 
 impl<'a> Trace<'a> {
     fn new(tree: TraceTree<'a>) -> Trace<'a> {
-        let preorder = tree.preorder();
         let (start, end) = tree.bounds();
         let root = tree
             .roots
@@ -404,7 +403,7 @@ impl<'a> Trace<'a> {
             .find(|&r| tree.nodes[r].span.span.parent_span_id.is_none());
         let trace_id_hex = tree.nodes[0].span.span.trace_id.to_hex();
         Trace {
-            preorder,
+            preorder: OnceCell::new(),
             trace_id_hex,
             duration: end.saturating_sub(start) as i64,
             root,
@@ -573,6 +572,14 @@ impl<'a> Trace<'a> {
             uses_event |= a.uses_event();
             uses_link |= a.uses_link();
         });
+        if !uses_event && !uses_link {
+            let at = At {
+                node,
+                event: None,
+                link: None,
+            };
+            return self.field(e, at).to_value();
+        }
         let (bound_event, bound_link) = self
             .bindings
             .borrow()
@@ -818,6 +825,10 @@ impl<'a> Trace<'a> {
         }
     }
 
+    fn preorder(&self) -> &[usize] {
+        self.preorder.get_or_init(|| self.tree.preorder())
+    }
+
     fn membership(&self, spans: &[u32]) -> Vec<bool> {
         let mut m = vec![false; self.tree.len()];
         for &i in spans {
@@ -847,7 +858,7 @@ impl<'a> Trace<'a> {
     /// Spans of `of` with an ancestor in `m`.
     fn with_ancestor_in(&self, m: &[bool], of: &[u32]) -> Vec<u32> {
         let mut below = vec![false; self.tree.len()];
-        for &i in &self.preorder {
+        for &i in self.preorder() {
             if let Some(p) = self.parent(i) {
                 below[i] = m[p] || below[p];
             }
@@ -857,7 +868,7 @@ impl<'a> Trace<'a> {
     /// Spans of `of` with a descendant in `m`.
     fn with_descendant_in(&self, m: &[bool], of: &[u32]) -> Vec<u32> {
         let mut above = vec![false; self.tree.len()];
-        for &i in self.preorder.iter().rev() {
+        for &i in self.preorder().iter().rev() {
             if let Some(p) = self.parent(i) {
                 if m[i] || above[i] {
                     above[p] = true;

@@ -135,11 +135,42 @@ impl Parser<'_> {
         } else {
             self.short_form()?
         };
+        self.hints()?;
         match self.tok() {
             Tok::Eof => Ok(Query { pipeline }),
             Tok::RParen => Err(self.err_at(self.start(), "unmatched \")\"")),
             Tok::RBrace => Err(self.err_at(self.start(), "unmatched \"}\"")),
             _ => Err(self.expected("\"|\" or the end of the query")),
+        }
+    }
+
+    /// Tempo's query hints, `with(name = value, …)`: accepted and ignored (weft always
+    /// returns the most recent traces first, what `most_recent=true` asks of Tempo).
+    fn hints(&mut self) -> R<()> {
+        if !(matches!(self.tok(), Tok::Ident(w) if w == "with")
+            && *self.tok_at(self.pos + 1) == Tok::LParen)
+        {
+            return Ok(());
+        }
+        self.bump();
+        self.bump();
+        loop {
+            if !matches!(self.tok(), Tok::Ident(_)) {
+                return Err(self.expected("a hint name, e.g. with(most_recent=true)"));
+            }
+            self.bump();
+            if !self.eat(&Tok::Eq) {
+                return Err(self.expected("\"=\""));
+            }
+            match self.tok() {
+                Tok::Int(_) | Tok::Float(_) | Tok::Str(_) | Tok::Duration(_) | Tok::Ident(_) => {
+                    self.bump();
+                }
+                _ => return Err(self.expected("a hint value")),
+            }
+            if !self.eat(&Tok::Comma) {
+                return self.close_paren();
+            }
         }
     }
 
