@@ -774,6 +774,25 @@ impl Parser<'_> {
                 Ok((FieldExpr::Attr(Attr::Intrinsic(i)), i.ty()))
             }
             Tok::Dotted(d) => {
+                // a misspelt scope (`resouce.service.name`, `spna.x`)
+                let (first, rest) = d.split_once('.').unwrap_or((&d, ""));
+                let scopes = ["span", "resource", "event", "link", "instrumentation"];
+                let close = scopes.iter().find(|s| {
+                    let dist = edit_distance(&first.to_lowercase(), s);
+                    dist <= 2 && dist < s.len() / 2 + 1
+                });
+                if let Some(scope) = close {
+                    // in the short form only long scope names are taken as typos: `line.no`
+                    // is an attribute, not a misspelt `link.no`
+                    if !self.short_form || scope.len() >= 8 {
+                        return Err(self.err_at(
+                            at,
+                            format!(
+                                "unknown scope \"{first}.\"; did you mean \"{scope}.{rest}\"? (for an attribute named {d:?} write .{d} or span.{d})"
+                            ),
+                        ));
+                    }
+                }
                 if self.short_form {
                     self.bump();
                     Ok((FieldExpr::Attr(Attr::attribute(Scope::None, d)), Ty::Attr))

@@ -1,0 +1,2 @@
+# error case
+{ spna.http.method = "GET" }

@@ -1,0 +1,2 @@
+# error case
+resouce.service.name = "cart"
