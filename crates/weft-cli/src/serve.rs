@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Traces that may wait to be archived; beyond this the oldest is written early [default: 100000]
     #[arg(long, env = "WEFT_ARCHIVE_MAX_PENDING")]
     archive_max_pending: Option<usize>,
+    /// Jaeger sampling strategies file (strategies.json) served to SDK remote samplers at
+    /// /api/sampling and /sampling on --http; re-read when it changes [default: probabilistic 1.0]
+    #[arg(long, env = "WEFT_SAMPLING_STRATEGIES", value_name = "FILE")]
+    sampling_strategies: Option<PathBuf>,
     /// Log format: "text" or "json" [default: text]
     #[arg(long, env = "WEFT_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -194,6 +198,7 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
             file.archive_max_pending,
             d.archive_max_pending,
         ),
+        sampling_strategies: a.sampling_strategies.clone().or(file.sampling_strategies),
     };
     if cfg.block_max_spans == 0 {
         bail!("--block-max-spans must be at least 1");

@@ -18,6 +18,8 @@ pub struct ApiState {
     pub ingest: Arc<IngestMetrics>,
     /// The file archive, when `--archive-dir` is set.
     pub archive: Option<Arc<crate::archive::Archive>>,
+    /// Jaeger remote sampling strategies (`--sampling-strategies`).
+    pub sampling: Arc<crate::sampling_api::StrategyStore>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -34,6 +36,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(crate::query_api::routes())
         .merge(crate::analysis_api::routes())
         .merge(crate::jaeger_api::routes())
+        .merge(crate::sampling_api::routes())
         .merge(crate::ui::routes())
         .fallback(|| async {
             ApiError::new(

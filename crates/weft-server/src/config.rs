@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub archive_idle: Duration,
     /// At most this many traces wait to be archived; beyond it the oldest is written early.
     pub archive_max_pending: usize,
+    /// Jaeger sampling strategies file served at `/api/sampling` and `/sampling`; re-read when
+    /// it changes. Without it every service gets probabilistic 1.0.
+    pub sampling_strategies: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             archive_retention: Duration::from_secs(30 * 86_400),
             archive_idle: Duration::from_secs(30),
             archive_max_pending: 100_000,
+            sampling_strategies: None,
         }
     }
 }
@@ -89,6 +93,7 @@ pub struct FileConfig {
     pub archive_retention: Option<String>,
     pub archive_idle: Option<String>,
     pub archive_max_pending: Option<usize>,
+    pub sampling_strategies: Option<PathBuf>,
 }
 
 impl FileConfig {

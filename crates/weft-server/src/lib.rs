@@ -11,6 +11,7 @@ mod analysis_api;
 mod jaeger_api;
 mod metrics;
 mod query_api;
+pub mod sampling_api;
 mod ui;
 
 pub use config::ServerConfig;
@@ -38,6 +39,8 @@ pub enum ServerError {
         #[source]
         source: StoreError,
     },
+    #[error("{0}")]
+    Sampling(#[from] sampling_api::StrategiesError),
 }
 
 /// A running server. Dropping it does not stop it: call [`RunningServer::shutdown`].
@@ -88,6 +91,9 @@ async fn bind(
 
 /// Opens the store and starts every listener.
 pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
+    let sampling = Arc::new(sampling_api::StrategyStore::open(
+        cfg.sampling_strategies.clone(),
+    )?);
     let opts = cfg.store_options();
     let dir = opts.data_dir.display().to_string();
     let (store, open_report) = tokio::task::spawn_blocking(move || EmbeddedStore::open(opts))
@@ -158,6 +164,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
             store: store.clone(),
             ingest: receiver.metrics().clone(),
             archive: archive.clone(),
+            sampling,
         };
         let app = api::router(state);
         let rx = stop_rx.clone();
