@@ -420,6 +420,9 @@ fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
                 attrs.values().append_value(&term_buf);
             } else {
                 all_terms = false;
+                for t in terms::element_terms(&kv.key, &kv.value) {
+                    attrs.values().append_value(t);
+                }
             }
         }
         attrs.append(true);
@@ -433,12 +436,10 @@ fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
     for fs in spans {
         // each distinct resource once: remove as we go
         if res_cache.remove(&Arc::as_ptr(&fs.resource)).is_some() {
-            resource_terms.extend(
-                fs.resource
-                    .attributes
-                    .iter()
-                    .filter_map(|kv| terms::term(&kv.key, &kv.value)),
-            );
+            for kv in &fs.resource.attributes {
+                resource_terms.extend(terms::term(&kv.key, &kv.value));
+                resource_terms.extend(terms::element_terms(&kv.key, &kv.value));
+            }
         }
     }
     let mut terms_bloom = Bloom::with_capacity(term_values.len() + resource_terms.len());
@@ -706,7 +707,7 @@ impl Block {
             cols.push(col::RESOURCE);
             cols.push(col::ATTRS);
         }
-        let wanted: Vec<[String; 4]> = q
+        let wanted: Vec<[String; 8]> = q
             .attributes
             .iter()
             .map(|(k, v)| terms::query_terms(k, v))
@@ -774,7 +775,7 @@ impl Block {
 
     /// The row groups a search must read: those overlapping its time range whose term filter
     /// may hold every wanted term (on a span or on a resource).
-    fn candidate_row_groups(&self, q: &SearchQuery, wanted: &[[String; 4]]) -> Vec<usize> {
+    fn candidate_row_groups(&self, q: &SearchQuery, wanted: &[[String; 8]]) -> Vec<usize> {
         let mut groups = self.row_groups_in_time(q);
         if let Some(rgt) = &self.row_group_terms {
             groups.retain(|&g| {
@@ -790,7 +791,7 @@ impl Block {
     /// How many row groups a search for `q` reads out of how many the block has (for tests
     /// and diagnostics).
     pub fn row_groups_read(&self, q: &SearchQuery) -> (usize, usize) {
-        let wanted: Vec<[String; 4]> = q
+        let wanted: Vec<[String; 8]> = q
             .attributes
             .iter()
             .map(|(k, v)| terms::query_terms(k, v))
@@ -1004,13 +1005,13 @@ struct AttrFilter<'a> {
 enum Terms<'a> {
     /// `[condition][term dictionary index]`
     Dict(&'a arrow_array::Int32Array, Vec<Vec<bool>>),
-    Plain(&'a arrow_array::StringArray, &'a [[String; 4]]),
+    Plain(&'a arrow_array::StringArray, &'a [[String; 8]]),
 }
 
 impl<'a> AttrFilter<'a> {
     fn new(
         q: &SearchQuery,
-        wanted: &'a [[String; 4]],
+        wanted: &'a [[String; 8]],
         res_col: &'a ArrayRef,
         attrs_col: &'a ArrayRef,
     ) -> Result<AttrFilter<'a>> {

@@ -58,16 +58,42 @@ pub fn parse(term: &str) -> Option<KeyValue> {
     Some(KeyValue::new(key, value))
 }
 
-/// The terms a search for `key=text` matches.
-pub fn query_terms(key: &str, text: &str) -> [String; 4] {
-    ["s", "i", "b", "d"].map(|t| format!("{t}:{key}\0{text}"))
+/// Search-only terms for the scalar elements of an array attribute: the element's term with
+/// the type letter in upper case (`S:tags\0vip`). They make `tags=vip` find a span whose
+/// `tags` is `["vip","beta"]`; readers never turn them back into attributes (a span with an
+/// array keeps its attributes in its detail cell).
+pub fn element_terms<'a>(key: &'a str, value: &'a AnyValue) -> impl Iterator<Item = String> + 'a {
+    let items: &[AnyValue] = match value {
+        AnyValue::Array(items) if !key.contains('\0') => items,
+        _ => &[],
+    };
+    items.iter().filter_map(move |x| {
+        let t = match x {
+            AnyValue::String(_) => 'S',
+            AnyValue::Int(_) => 'I',
+            AnyValue::Bool(_) => 'B',
+            AnyValue::Double(_) => 'D',
+            _ => return None,
+        };
+        Some(format!("{t}:{key}\0{x}"))
+    })
 }
 
-/// Whether a value equals what a user typed: the head's form of the same rule.
+/// The terms a search for `key=text` matches: a scalar attribute of any type whose text is
+/// `text`, or an array attribute with such an element.
+pub fn query_terms(key: &str, text: &str) -> [String; 8] {
+    ["s", "i", "b", "d", "S", "I", "B", "D"].map(|t| format!("{t}:{key}\0{text}"))
+}
+
+/// Whether a value equals what a user typed: the head's form of the same rule (a scalar whose
+/// text is `text`, or an array holding such a scalar).
 pub fn value_matches(v: &AnyValue, text: &str) -> bool {
     match v {
         AnyValue::String(s) => s == text,
         AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => v.to_string() == text,
+        AnyValue::Array(items) => items
+            .iter()
+            .any(|x| !matches!(x, AnyValue::Array(_)) && value_matches(x, text)),
         _ => false,
     }
 }
@@ -109,5 +135,23 @@ mod tests {
         assert!(term("k", &AnyValue::Bytes(vec![1])).is_none());
         assert!(term("nul\0key", &AnyValue::Int(1)).is_none());
         assert!(!query_terms("k", "500").contains(&term("k", &AnyValue::Int(501)).unwrap()));
+        // array elements: searchable through their own terms, like the head matches them
+        let arr = AnyValue::Array(vec![
+            AnyValue::String("vip".into()),
+            AnyValue::Int(7),
+            AnyValue::Array(vec![AnyValue::String("deep".into())]),
+        ]);
+        let el: Vec<String> = element_terms("tags", &arr).collect();
+        assert_eq!(el, ["S:tags\0vip", "I:tags\x007"]);
+        for text in ["vip", "7"] {
+            assert!(value_matches(&arr, text));
+            assert!(el.iter().any(|t| query_terms("tags", text).contains(t)));
+        }
+        assert!(!value_matches(&arr, "deep"));
+        assert!(
+            parse("S:tags\0vip").is_none(),
+            "element terms are never attributes"
+        );
+        assert_eq!(element_terms("k", &AnyValue::Int(1)).count(), 0);
     }
 }

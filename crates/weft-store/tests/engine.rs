@@ -366,10 +366,22 @@ fn attribute_search_reads_only_row_groups_that_may_hold_the_term() {
                     name: "op".into(),
                     start_time_unix_nano: 1_700_000_000_000_000_000 + t * 1_000_000 + k,
                     end_time_unix_nano: 1_700_000_000_000_000_000 + t * 1_000_000 + k + 10,
-                    attributes: vec![
-                        KeyValue::new("order.id", AnyValue::Int(t as i64)),
-                        KeyValue::new("tier", AnyValue::String(format!("t{}", t % 4))),
-                    ],
+                    attributes: {
+                        let mut a = vec![
+                            KeyValue::new("order.id", AnyValue::Int(t as i64)),
+                            KeyValue::new("tier", AnyValue::String(format!("t{}", t % 4))),
+                        ];
+                        if t == 777 {
+                            a.push(KeyValue::new(
+                                "tags",
+                                AnyValue::Array(vec![
+                                    AnyValue::String("vip".into()),
+                                    AnyValue::Int(3),
+                                ]),
+                            ));
+                        }
+                        a
+                    },
                     ..Default::default()
                 },
             });
@@ -396,6 +408,18 @@ fn attribute_search_reads_only_row_groups_that_may_hold_the_term() {
     let (read, total) = block.row_groups_read(&rare);
     assert_eq!(total, 5);
     assert_eq!(read, 1, "only the row group holding the value is read");
+    // an element of an array attribute, by its text
+    for v in ["vip", "3"] {
+        let tags = q("tags", v);
+        assert_eq!(found(&tags), vec![tid(777)], "tags={v}");
+        assert_eq!(block.row_groups_read(&tags).0, 1);
+    }
+    // the array itself reads back whole
+    let back = block.trace(&tid(777)).unwrap();
+    assert!(back.iter().all(|s| s
+        .span
+        .attribute("tags")
+        .is_some_and(|v| matches!(v, AnyValue::Array(a) if a.len() == 2))));
     // a resource attribute: found through the same filters
     let region = q("region", "us");
     assert_eq!(found(&region), vec![tid(4242)]);
