@@ -27,6 +27,7 @@ mod processor;
 pub mod propagation;
 pub mod redact;
 pub mod sampling;
+pub mod sampling_remote;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -271,8 +272,8 @@ impl Builder {
         if let Some(e) = &self.exporters {
             c.exporters = e.clone();
         }
-        if let Some(s) = self.sampler {
-            c.sampler = s;
+        if let Some(s) = &self.sampler {
+            c.sampler = s.clone();
         }
         if let Some(k) = self.keep_errors {
             c.keep.errors = k;
@@ -391,11 +392,19 @@ impl Builder {
             max_attributes_per_event: config.limits.event_attribute_count,
             max_attributes_per_link: config.limits.link_attribute_count,
         };
-        let head = sampling::sampler(if config.disabled {
-            SamplerConfig::AlwaysOff
-        } else {
-            config.sampler
-        });
+        let service = resource
+            .get(&opentelemetry::Key::from_static_str("service.name"))
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "unknown_service".to_string());
+        let head = sampling::sampler(
+            if config.disabled {
+                SamplerConfig::AlwaysOff
+            } else {
+                config.sampler.clone()
+            },
+            &service,
+            rt.handle(),
+        );
         let mut pb = SdkTracerProvider::builder()
             .with_resource(resource)
             .with_span_limits(limits);
