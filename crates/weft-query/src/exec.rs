@@ -98,7 +98,11 @@ pub async fn execute(
     let mut seen: HashSet<TraceId> = HashSet::new();
     let mut traces: Vec<TraceMatch> = Vec::new();
     let mut inspected = 0usize;
-    let mut page = (limit * 2).clamp(32, 1_000);
+    // The first page asks for `limit` candidates: when the store evaluates the whole query
+    // (a filter it can push down completely) every candidate matches and one page is enough;
+    // asking for more would make the store settle more traces, often in older blocks.
+    // Pages then double.
+    let mut page = limit.clamp(16, 1_000);
     let truncated;
     loop {
         let want = (seen.len() + page).min(seen.len() + budget - inspected + 1);

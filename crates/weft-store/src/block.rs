@@ -716,7 +716,51 @@ impl Block {
         if groups.is_empty() {
             return Ok(());
         }
-        for batch in self.reader(Some(&cols), Some(groups))? {
+        // large scans use every core: the row groups are split into contiguous runs, each
+        // scanned on its own thread, results appended in row-group order
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4)
+            .min(groups.len() / 4)
+            .max(1);
+        if threads > 1 {
+            let per = groups.len().div_ceil(threads);
+            let parts: Vec<Result<Vec<(TraceId, u64)>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = groups
+                    .chunks(per)
+                    .map(|run| {
+                        let (cols, wanted) = (&cols, &wanted);
+                        scope.spawn(move || {
+                            let mut part = Vec::new();
+                            self.scan(q, cols, wanted, run.to_vec(), &mut part)
+                                .map(|_| part)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a block scan thread panicked"))
+                    .collect()
+            });
+            for p in parts {
+                out.extend(p?);
+            }
+            return Ok(());
+        }
+        self.scan(q, &cols, &wanted, groups, out)
+    }
+
+    /// Scans the given row groups for spans matching `q` (see [`Self::search`]).
+    fn scan(
+        &self,
+        q: &SearchQuery,
+        cols: &[&str],
+        wanted: &[[String; 8]],
+        groups: Vec<usize>,
+        out: &mut Vec<(TraceId, u64)>,
+    ) -> Result<()> {
+        for batch in self.reader(Some(cols), Some(groups))? {
             let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
             let ids = batch.column(0).as_fixed_size_binary();
             let start = batch.column(1).as_primitive::<Int64Type>();
@@ -732,7 +776,7 @@ impl Block {
             } else {
                 Some(AttrFilter::new(
                     q,
-                    &wanted,
+                    wanted,
                     batch.column(6),
                     batch.column(7),
                 )?)

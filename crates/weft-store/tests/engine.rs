@@ -352,9 +352,10 @@ fn attribute_search_reads_only_row_groups_that_may_hold_the_term() {
         ..Default::default()
     });
     let scope = Arc::new(Scope::default());
-    // 10,000 traces of 4 spans: 40,000 rows, five row groups, sorted by trace id
+    // 20,000 traces of 4 spans: 80,000 rows, ten row groups, sorted by trace id (enough for
+    // a scan to be split over threads)
     let mut spans = Vec::new();
-    for t in 0..10_000u64 {
+    for t in 0..20_000u64 {
         for k in 0..4u64 {
             let resource = if t == 4242 { us.clone() } else { eu.clone() };
             spans.push(weft_model::FlatSpan {
@@ -402,11 +403,11 @@ fn attribute_search_reads_only_row_groups_that_may_hold_the_term() {
         ids.dedup();
         ids
     };
-    // one trace holds order.id=777 (an int, searched as text): one row group of five is read
+    // one trace holds order.id=777 (an int, searched as text): one row group of ten is read
     let rare = q("order.id", "777");
     assert_eq!(found(&rare), vec![tid(777)]);
     let (read, total) = block.row_groups_read(&rare);
-    assert_eq!(total, 5);
+    assert_eq!(total, 10);
     assert_eq!(read, 1, "only the row group holding the value is read");
     // an element of an array attribute, by its text
     for v in ["vip", "3"] {
@@ -430,10 +431,10 @@ fn attribute_search_reads_only_row_groups_that_may_hold_the_term() {
     assert_eq!(block.row_groups_read(&none).0, 0);
     // a common value: every row group, and exactly the brute-force answer
     let tier = q("tier", "t1");
-    let mut want: Vec<TraceId> = (0..10_000).filter(|t| t % 4 == 1).map(tid).collect();
+    let mut want: Vec<TraceId> = (0..20_000).filter(|t| t % 4 == 1).map(tid).collect();
     want.sort();
     assert_eq!(found(&tier), want);
-    assert_eq!(block.row_groups_read(&tier).0, 5);
+    assert_eq!(block.row_groups_read(&tier).0, 10);
     // two conditions must both be possible in a row group
     let both = SearchQuery {
         attributes: vec![
