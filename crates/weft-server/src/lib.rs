@@ -4,10 +4,10 @@
 //! and shuts everything down in order: stop accepting, finish requests in flight, then close
 //! the store (whose WAL already holds every acknowledged span).
 
+mod analysis_api;
 pub mod api;
 pub mod archive;
 pub mod config;
-mod analysis_api;
 mod jaeger_api;
 mod metrics;
 mod query_api;
