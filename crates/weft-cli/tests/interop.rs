@@ -4,32 +4,13 @@
 //! says it sent. The SDKs are installed by scripts/test.sh; without them these tests fail.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use weft_model::{AnyValue, Batch, KeyValue};
-use weft_testkit::{fetch_trace, Server};
+use weft_testkit::{fetch_trace, node_dir, python, repo_root, Server};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("WEFT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"))
-}
-
-fn node_dir() -> PathBuf {
-    std::env::var_os("WEFT_NODE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("tests/interop/node"))
 }
 
 fn run_sender(mut cmd: Command, what: &str) -> Value {
@@ -208,11 +189,8 @@ async fn python_sdk_grpc_and_http() {
         ("http", format!("http://{}", server.otlp_http)),
     ] {
         let mut cmd = Command::new(python());
-        cmd.arg(repo().join("tests/interop/python_send.py")).args([
-            proto,
-            &endpoint,
-            &format!("py-{proto}"),
-        ]);
+        cmd.arg(repo_root().join("tests/interop/python_send.py"))
+            .args([proto, &endpoint, &format!("py-{proto}")]);
         let sent = run_sender(cmd, &format!("python {proto}"));
         check_sender(&server, sent, &format!("python {proto}")).await;
     }

@@ -4,25 +4,14 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use weft_testkit::{hex, post_protobuf, random_span_id, random_trace_id, sample_trace, Server};
+use weft_testkit::{
+    hex, post_protobuf, python, random_span_id, random_trace_id, repo_root, sample_trace, Server,
+};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("WEFT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"))
 }
 
 /// GET a path; (status, JSON body).
@@ -804,7 +793,7 @@ async fn transform_and_archive_without_archive_dir() {
     let server = Server::start(bin(), dir.path(), &[]);
     let client = reqwest::Client::new();
     // Jaeger's own fixture through /api/transform gives Jaeger's own answer
-    let fx = repo().join("crates/weft-proto/tests/fixtures/jaeger");
+    let fx = repo_root().join("crates/weft-proto/tests/fixtures/jaeger");
     let r = client
         .post(server.api("/api/transform"))
         .body(std::fs::read(fx.join("otlp2jaeger-in.json")).unwrap())
@@ -851,7 +840,7 @@ async fn transform_and_archive_without_archive_dir() {
 /// What the Python SDK script reports sending.
 fn run_python(server: &Server) -> Value {
     let out = Command::new(python())
-        .arg(repo().join("tests/interop/python_send.py"))
+        .arg(repo_root().join("tests/interop/python_send.py"))
         .args(["http", &format!("http://{}", server.otlp_http), "py-jaeger"])
         .output()
         .unwrap_or_else(|e| {

@@ -20,23 +20,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use weft_testkit::{get_json, hex, kv, post_protobuf, random_trace_id, sample_trace, sv, Server};
+use weft_testkit::{
+    get_json, hex, kv, post_protobuf, random_trace_id, repo_root, sample_trace, sv, Server,
+};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weft"))
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn ui_test_dir() -> PathBuf {
     std::env::var_os("WEFT_UI_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("tests/ui"))
+        .unwrap_or_else(|| repo_root().join("tests/ui"))
 }
 
 fn chromium() -> PathBuf {
@@ -356,7 +351,7 @@ async fn web_ui_in_headless_chromium() {
     let found = get_json(&client, &server, "/api/v1/search?service=svc-0").await;
     assert_eq!(found["traces"][0]["spanCount"], BIG_SPANS, "{found}");
 
-    let shots = repo().join("target/ui-screenshots");
+    let shots = repo_root().join("target/ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let fixture = json!({
         "url": format!("http://{}", server.http),

@@ -409,3 +409,27 @@ pub async fn get_json(client: &reqwest::Client, server: &Server, path: &str) -> 
         .await
         .expect("the API answers JSON")
 }
+
+/// The repository's root directory.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
+/// The Python with the OpenTelemetry SDK: `$WEFT_PYTHON`, else `.venv/bin/python` (both set
+/// up by `scripts/test.sh`).
+pub fn python() -> std::path::PathBuf {
+    std::env::var_os("WEFT_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
+/// The npm project holding the Node OpenTelemetry SDK: `$WEFT_NODE_DIR`, else
+/// `tests/interop/node` (installed by `scripts/test.sh`).
+pub fn node_dir() -> std::path::PathBuf {
+    std::env::var_os("WEFT_NODE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("tests/interop/node"))
+}
