@@ -57,11 +57,21 @@ pub struct GraphAggregator {
     nodes: HashMap<String, (u64, u64)>,
     edges: HashMap<String, HashMap<String, EdgeAcc>>,
     traces: u64,
+    self_calls: bool,
 }
 
 impl GraphAggregator {
     pub fn new() -> GraphAggregator {
         GraphAggregator::default()
+    }
+
+    /// An aggregator that also counts calls inside one service (an edge from a service to
+    /// itself), as Jaeger's `/api/dependencies` does.
+    pub fn with_self_calls() -> GraphAggregator {
+        GraphAggregator {
+            self_calls: true,
+            ..GraphAggregator::default()
+        }
     }
 
     /// Adds one trace.
@@ -83,7 +93,7 @@ impl GraphAggregator {
             entry.1 += u64::from(error);
             let Some(p) = n.parent else { continue };
             let parent = tree.nodes[p].service();
-            if parent == service {
+            if parent == service && !self.self_calls {
                 continue;
             }
             let children = match self.edges.get_mut(parent) {
@@ -433,6 +443,31 @@ mod tests {
                 &[("gw", 3, 0), ("pay", 1, 1)],
                 &[("gw", "pay", 1, 1, 58.0, 58.0)],
             ),
+        );
+    }
+
+    #[test]
+    fn self_calls_are_edges_only_when_asked() {
+        let b = crate::fixture::trace(
+            "root gw - 0 100\nhandler gw root 10 50\ncall api handler 20 30\n",
+        );
+        let mut plain = GraphAggregator::new();
+        plain.add(&b);
+        let edges = |g: ServiceGraph| -> Vec<(String, String, u64)> {
+            g.edges
+                .into_iter()
+                .map(|e| (e.parent, e.child, e.calls))
+                .collect()
+        };
+        assert_eq!(edges(plain.finish()), [("gw".into(), "api".into(), 1)]);
+        let mut jaeger = GraphAggregator::with_self_calls();
+        jaeger.add(&b);
+        assert_eq!(
+            edges(jaeger.finish()),
+            [
+                ("gw".into(), "api".into(), 1),
+                ("gw".into(), "gw".into(), 1)
+            ]
         );
     }
 

@@ -222,6 +222,7 @@ async fn gather(
     end: u64,
     service: Option<String>,
     max_traces: usize,
+    self_calls: bool,
 ) -> Result<Gathered, GatherError> {
     let found = st
         .reader
@@ -237,7 +238,11 @@ async fn gather(
     // the fetches in flight, not by maxTraces
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(FETCH_CONCURRENCY);
     let aggregator = tokio::task::spawn_blocking(move || {
-        let mut agg = GraphAggregator::new();
+        let mut agg = if self_calls {
+            GraphAggregator::with_self_calls()
+        } else {
+            GraphAggregator::new()
+        };
         while let Some(b) = rx.blocking_recv() {
             agg.add(&b);
         }
@@ -326,7 +331,7 @@ async fn dependencies(
     if start > end {
         return Err(bad("start is after end"));
     }
-    let g = gather(&st, start, end, service, max_traces).await?;
+    let g = gather(&st, start, end, service, max_traces, false).await?;
     let text = |body: String| {
         let mut r = ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
         let h = r.headers_mut();
@@ -371,7 +376,7 @@ fn jaeger_error(status: StatusCode, msg: String) -> Response {
 }
 
 /// Jaeger's `GET /api/dependencies?endTs=<ms>&lookback=<ms>[&service=]`: the links of the
-/// window (default: the 24 hours before now) as `{"data":[{"parent","child","callCount"}],
+/// window, calls inside one service included (as Jaeger v2's stores count them),  (default: the 24 hours before now) as `{"data":[{"parent","child","callCount"}],
 /// "total":0,"limit":0,"offset":0,"errors":null}`, read from at most
 /// [`DEFAULT_MAX_TRACES`] traces.
 async fn jaeger_dependencies(State(st): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
@@ -416,6 +421,8 @@ async fn jaeger_dependencies(State(st): State<ApiState>, RawQuery(raw): RawQuery
         end,
         service,
         DEFAULT_MAX_TRACES,
+        // Jaeger counts a call inside one service as a link from the service to itself
+        true,
     )
     .await
     {
