@@ -17,9 +17,9 @@
 //!
 //! Conditions that can be pushed: `resource.service.name = "s"`, `name = "n"`, an attribute
 //! (span, resource or unscoped) `= literal` as text, duration bounds, `status = error`. A
-//! regex, `!=`, or a range on an attribute is not pushed. One known gap: the store's text
-//! equality does not look inside array attributes, while TraceQL's `=` matches an array that
-//! contains the value; see [`Plan`].
+//! regex, `!=`, or a range on an attribute is not pushed. Attribute equality also finds array
+//! attributes holding the value (the store indexes array elements as search-only terms), as
+//! TraceQL's `=` does.
 
 use weft_store::{Capabilities, SearchQuery};
 
@@ -136,11 +136,6 @@ fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 }
 
 /// What the store is asked for.
-///
-/// Known gap: an attribute condition is matched by the store as text against scalar values
-/// only, so a span whose attribute is an *array* containing the value matches the query but
-/// not the pushed-down condition. Closing it needs weft-store to index each scalar element of
-/// an array attribute as a term (and the head to match array elements), see the crate docs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// The conditions pushed down (empty: every trace is a candidate).
