@@ -707,11 +707,7 @@ impl Block {
             cols.push(col::RESOURCE);
             cols.push(col::ATTRS);
         }
-        let wanted: Vec<[String; 8]> = q
-            .attributes
-            .iter()
-            .map(|(k, v)| terms::query_terms(k, v))
-            .collect();
+        let wanted = wanted_terms(q);
         let groups = self.candidate_row_groups(q, &wanted);
         if groups.is_empty() {
             return Ok(());
@@ -835,11 +831,7 @@ impl Block {
     /// How many row groups a search for `q` reads out of how many the block has (for tests
     /// and diagnostics).
     pub fn row_groups_read(&self, q: &SearchQuery) -> (usize, usize) {
-        let wanted: Vec<[String; 8]> = q
-            .attributes
-            .iter()
-            .map(|(k, v)| terms::query_terms(k, v))
-            .collect();
+        let wanted = wanted_terms(q);
         (
             self.candidate_row_groups(q, &wanted).len(),
             self.spans_meta.metadata().num_row_groups(),
@@ -1026,6 +1018,14 @@ impl Decoder {
             span,
         })
     }
+}
+
+/// For each attribute condition of `q`: the terms that satisfy it.
+fn wanted_terms(q: &SearchQuery) -> Vec<[String; 8]> {
+    q.attributes
+        .iter()
+        .map(|(k, v)| terms::query_terms(k, v))
+        .collect()
 }
 
 /// For each dictionary value: whether it equals `want` (every value when `want` is `None`).
