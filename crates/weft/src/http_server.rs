@@ -4,6 +4,7 @@
 //!
 //! Add it with `Router::layer` so that `http.route` comes from axum's `MatchedPath`.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -11,10 +12,9 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use http::{HeaderValue, Request, Response};
-use opentelemetry::context::FutureExt as _;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, TracerProvider as _};
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 /// The request id header.
@@ -104,11 +104,80 @@ pub struct WeftService<S> {
 
 /// A random 128-bit request id, hex.
 pub fn new_request_id() -> String {
+    let bytes = request_id_bytes();
+    // the bytes are ASCII hex digits
+    String::from_utf8(bytes.to_vec()).expect("hex is UTF-8")
+}
+
+fn request_id_bytes() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = rand::random::<u128>();
-    (0..32)
-        .map(|i| HEX[((n >> (124 - 4 * i)) & 0xf) as usize] as char)
-        .collect()
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+/// Span names (`METHOD route`) and routes, interned: a server sees the same few routes
+/// endlessly, so each request takes a `&'static str` name and a shared route value instead of
+/// formatting and copying them. Routes come from the application's router, so the set is
+/// bounded by its code; past [`MAX_INTERNED`] names the layer formats per request again.
+mod names {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use opentelemetry::StringValue;
+
+    pub(super) const MAX_INTERNED: usize = 4096;
+
+    /// (span name, route value)
+    type Entry = (&'static str, StringValue);
+    /// (method, route) -> entry, shared by all threads
+    type Global = Mutex<HashMap<(&'static str, Box<str>), Entry>>;
+    /// route -> [(method, entry)]: a lookup by `&str`, then a scan of a few methods
+    type Local = rustc_hash::FxHashMap<Box<str>, Vec<(&'static str, Entry)>>;
+
+    fn global() -> &'static Global {
+        static G: OnceLock<Global> = OnceLock::new();
+        G.get_or_init(Default::default)
+    }
+
+    thread_local! {
+        static LOCAL: RefCell<Local> = RefCell::new(Default::default());
+    }
+
+    /// The span name and `http.route` value for a method (one of the static names) and route.
+    pub(super) fn get(method: &'static str, route: &str) -> Option<Entry> {
+        LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            if let Some(e) = l
+                .get(route)
+                .and_then(|v| v.iter().find(|(m, _)| *m == method))
+            {
+                return Some(e.1.clone());
+            }
+            let e = {
+                let mut g = global().lock().unwrap_or_else(|p| p.into_inner());
+                match g.get(&(method, Box::from(route))) {
+                    Some(e) => e.clone(),
+                    None if g.len() < MAX_INTERNED => {
+                        let name: &'static str =
+                            Box::leak(format!("{method} {route}").into_boxed_str());
+                        let e = (name, StringValue::from(Arc::<str>::from(route)));
+                        g.insert((method, Box::from(route)), e.clone());
+                        e
+                    }
+                    None => return None,
+                }
+            };
+            l.entry(Box::from(route))
+                .or_default()
+                .push((method, e.clone()));
+            Some(e)
+        })
+    }
 }
 
 fn client_address<B>(req: &Request<B>) -> Option<String> {
@@ -133,13 +202,11 @@ fn client_address<B>(req: &Request<B>) -> Option<String> {
 
 impl<S, B, RB> tower::Service<Request<B>> for WeftService<S>
 where
-    S: tower::Service<Request<B>, Response = Response<RB>> + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
+    S: tower::Service<Request<B>, Response = Response<RB>>,
 {
     type Response = Response<RB>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<RB>, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -148,29 +215,45 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let path = req.uri().path();
         if self.settings.excluded.iter().any(|p| p == path) {
-            return Box::pin(self.inner.call(req));
+            return ResponseFuture {
+                inner: self.inner.call(req),
+                state: None,
+            };
         }
-        let request_id = match req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
-            Some(id) if !id.is_empty() && id.len() <= 128 => id.to_string(),
-            _ => {
-                let id = new_request_id();
-                if let Ok(v) = HeaderValue::from_str(&id) {
-                    req.headers_mut().insert(REQUEST_ID, v);
-                }
-                id
+        let incoming = req
+            .headers()
+            .get(REQUEST_ID)
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
+            .cloned();
+        let (request_id, request_id_value) = match incoming {
+            Some(v) => (v.to_str().unwrap_or_default().to_string(), v),
+            None => {
+                let bytes = request_id_bytes();
+                let v = HeaderValue::from_bytes(&bytes).expect("hex is a valid header value");
+                req.headers_mut().insert(REQUEST_ID, v.clone());
+                (String::from_utf8(bytes.to_vec()).expect("hex is UTF-8"), v)
             }
         };
         let method = req.method().as_str();
+        let method_value = method_value(req.method());
         let route = req
             .extensions()
             .get::<axum::extract::MatchedPath>()
-            .map(|m| m.as_str().to_string());
-        let name = match &route {
-            Some(r) => format!("{method} {r}"),
-            None => method.to_string(),
+            .map(|m| m.as_str());
+        let (name, route): (Cow<'static, str>, Option<StringValue>) = match route {
+            Some(r) => match (method_value != "_OTHER")
+                .then(|| names::get(method_value, r))
+                .flatten()
+            {
+                Some((name, route)) => (Cow::Borrowed(name), Some(route)),
+                None => (
+                    Cow::Owned(format!("{method} {r}")),
+                    Some(StringValue::from(r.to_string())),
+                ),
+            },
+            None => (Cow::Owned(method.to_string()), None),
         };
         let mut attributes = Vec::with_capacity(9);
-        let method_value = method_value(req.method());
         attributes.push(KeyValue::new("http.request.method", method_value));
         if method_value == "_OTHER" {
             attributes.push(KeyValue::new(
@@ -201,7 +284,7 @@ where
         }
         attributes.push(KeyValue::new(
             "http.request.header.x-request-id",
-            request_id.clone(),
+            request_id,
         ));
         let parent = crate::propagation::extract_headers(req.headers());
         let builder = opentelemetry::trace::SpanBuilder::from_name(name)
@@ -214,43 +297,103 @@ where
                 parent.with_span(builder.start_with_context(t, &parent))
             }
         };
-        let traceparent = self.settings.traceparent_in_response;
         // the inner service may do work in `call` itself: run it inside the span's context too
-        let fut = {
+        let inner = {
             let _attached = cx.clone().attach();
             self.inner.call(req)
         };
-        Box::pin(async move {
-            let result = fut.with_context(cx.clone()).await;
-            let span = cx.span();
-            match &result {
-                Ok(resp) => {
-                    let code = resp.status().as_u16();
-                    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
-                    if code >= 500 {
-                        span.set_attribute(KeyValue::new("error.type", code.to_string()));
-                        span.set_status(Status::error(""));
-                    }
-                }
-                Err(_) => {
-                    span.set_attribute(KeyValue::new("error.type", "_OTHER"));
-                    span.set_status(Status::error("the service returned an error"));
+        ResponseFuture {
+            inner,
+            state: Some(Box::new(SpanState {
+                cx,
+                request_id: request_id_value,
+                traceparent: self.settings.traceparent_in_response,
+            })),
+        }
+    }
+}
+
+/// What the response future needs once the inner service answers (boxed: one allocation,
+/// and the future stays small when the path is excluded).
+struct SpanState {
+    cx: opentelemetry::Context,
+    request_id: HeaderValue,
+    traceparent: bool,
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`WeftService`] returns: polls the inner service's future inside the server
+    /// span's context, then records the response on the span and ends it.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        state: Option<Box<SpanState>>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // dropped before the inner service answered (client went away, timeout): end the
+            // span now and say why
+            if let Some(state) = this.project().state.take() {
+                let span = state.cx.span();
+                span.set_attribute(KeyValue::new("error.type", "cancelled"));
+                span.set_status(Status::error("the request was cancelled before a response"));
+                span.end();
+            }
+        }
+    }
+}
+
+impl<F, RB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(state) = this.state.as_ref() else {
+            return this.inner.poll(task);
+        };
+        let result = {
+            let _attached = state.cx.clone().attach();
+            match this.inner.poll(task) {
+                Poll::Ready(r) => r,
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        let state = this.state.take().expect("state is present until ready");
+        let SpanState {
+            cx,
+            request_id,
+            traceparent,
+        } = *state;
+        let span = cx.span();
+        match &result {
+            Ok(resp) => {
+                let code = resp.status().as_u16();
+                span.set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
+                if code >= 500 {
+                    span.set_attribute(KeyValue::new("error.type", code.to_string()));
+                    span.set_status(Status::error(""));
                 }
             }
-            let result = result.map(|mut resp| {
-                if let Ok(v) = HeaderValue::from_str(&request_id) {
-                    resp.headers_mut().insert(REQUEST_ID, v);
-                }
-                if traceparent {
-                    crate::propagation::inject_headers(&cx, resp.headers_mut());
-                    // only traceparent is meant for the caller
-                    resp.headers_mut().remove("baggage");
-                }
-                resp
-            });
-            span.end();
-            result
-        })
+            Err(_) => {
+                span.set_attribute(KeyValue::new("error.type", "_OTHER"));
+                span.set_status(Status::error("the service returned an error"));
+            }
+        }
+        let result = result.map(|mut resp| {
+            resp.headers_mut().insert(REQUEST_ID, request_id);
+            if traceparent {
+                crate::propagation::inject_headers(&cx, resp.headers_mut());
+                // only traceparent is meant for the caller
+                resp.headers_mut().remove("baggage");
+            }
+            resp
+        });
+        span.end();
+        Poll::Ready(result)
     }
 }
 

@@ -162,26 +162,38 @@ impl Redactor {
         })
     }
 
-    /// [`Self::key_matches`] through a per-thread cache (attribute keys repeat endlessly).
-    fn key_matches_cached(&self, key: &str) -> bool {
-        KEY_CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.0 != self.id || c.1.len() > 4096 {
-                c.0 = self.id;
-                c.1.clear();
+    /// [`Self::key_matches`] through the per-thread cache (attribute keys repeat endlessly).
+    fn key_matches_in(&self, cache: &mut KeyCache, key: &str) -> bool {
+        if cache.id != self.id || cache.map.len() > 4096 {
+            *cache = KeyCache::new(self.id);
+        }
+        // most keys are `&'static str`s that come back at the same address: a direct-mapped
+        // slot keyed by that address answers without hashing the key; the stored copy is
+        // compared too, so an address reused by another string is never taken for it
+        let addr = key.as_ptr() as usize;
+        let slot = &mut cache.recent[(addr >> 3 ^ addr >> 11 ^ key.len()) % RECENT];
+        if slot.0 == addr && *slot.1 == *key {
+            return slot.2;
+        }
+        let m = match cache.map.get(key) {
+            Some(&hit) => hit,
+            None => {
+                let m = self.key_matches(key);
+                cache.map.insert(key.into(), m);
+                m
             }
-            if let Some(&hit) = c.1.get(key) {
-                return hit;
-            }
-            let m = self.key_matches(key);
-            c.1.insert(key.into(), m);
-            m
-        })
+        };
+        *slot = (addr, key.into(), m);
+        m
     }
 
     /// Masks one attribute in place.
     pub fn redact_kv(&self, kv: &mut KeyValue) {
-        if self.key_matches_cached(kv.key.as_str()) {
+        KEY_CACHE.with(|c| self.redact_kv_in(&mut c.borrow_mut(), kv))
+    }
+
+    fn redact_kv_in(&self, cache: &mut KeyCache, kv: &mut KeyValue) {
+        if self.key_matches_in(cache, kv.key.as_str()) {
             kv.value = Value::String(MASK.into());
             return;
         }
@@ -202,19 +214,22 @@ impl Redactor {
 
     /// Masks every attribute of a span, its events and its links, and the status message.
     pub fn redact_span(&self, span: &mut SpanData) {
-        for kv in span.attributes.iter_mut() {
-            self.redact_kv(kv);
-        }
-        for ev in span.events.events.iter_mut() {
-            for kv in ev.attributes.iter_mut() {
-                self.redact_kv(kv);
+        KEY_CACHE.with(|c| {
+            let cache = &mut c.borrow_mut();
+            for kv in span.attributes.iter_mut() {
+                self.redact_kv_in(cache, kv);
             }
-        }
-        for l in span.links.links.iter_mut() {
-            for kv in l.attributes.iter_mut() {
-                self.redact_kv(kv);
+            for ev in span.events.events.iter_mut() {
+                for kv in ev.attributes.iter_mut() {
+                    self.redact_kv_in(cache, kv);
+                }
             }
-        }
+            for l in span.links.links.iter_mut() {
+                for kv in l.attributes.iter_mut() {
+                    self.redact_kv_in(cache, kv);
+                }
+            }
+        });
         if let opentelemetry::trace::Status::Error { description } = &mut span.status {
             if self.value_matches(description) {
                 *description = MASK.into();
@@ -223,9 +238,28 @@ impl Redactor {
     }
 }
 
+/// Slots of the per-thread address cache of key decisions.
+const RECENT: usize = 64;
+
+/// Per-thread key decisions of one redactor (`id`): by key address, then by key text.
+struct KeyCache {
+    id: u64,
+    recent: Vec<(usize, Box<str>, bool)>,
+    map: rustc_hash::FxHashMap<Box<str>, bool>,
+}
+
+impl KeyCache {
+    fn new(id: u64) -> Self {
+        KeyCache {
+            id,
+            recent: vec![(0, Box::from(""), false); RECENT],
+            map: Default::default(),
+        }
+    }
+}
+
 thread_local! {
-    static KEY_CACHE: std::cell::RefCell<(u64, rustc_hash::FxHashMap<Box<str>, bool>)> =
-        std::cell::RefCell::new((0, rustc_hash::FxHashMap::default()));
+    static KEY_CACHE: std::cell::RefCell<KeyCache> = std::cell::RefCell::new(KeyCache::new(0));
 }
 
 fn next_id() -> u64 {
@@ -257,7 +291,20 @@ fn find(hay: &[u8], needle: &[u8], word: bool) -> bool {
     })
 }
 
+/// Bytes that end or sit inside every marker: `@`, the `J` of `eyJ`, the `-` of `sk-` and
+/// `xoxb-`, the `_` of `ghp_` and `lsv2_`, the first `K`… of `AKIA`.
+static ANCHOR: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'@' as usize] = true;
+    t[b'J' as usize] = true;
+    t[b'-' as usize] = true;
+    t[b'_' as usize] = true;
+    t[b'K' as usize] = true;
+    t
+};
+
 /// Whether a value holds any marker a built-in detector needs; false means none can match.
+/// One table lookup per byte; the rarer anchor bytes are checked against their marker.
 fn has_marker(v: &str) -> bool {
     let b = v.as_bytes();
     let t = v.trim_start().as_bytes();
@@ -265,16 +312,17 @@ fn has_marker(v: &str) -> bool {
     if starts(b"bearer ") || starts(b"basic ") {
         return true;
     }
-    let at = |i: usize, p: &[u8]| b.len() >= i + p.len() && &b[i..i + p.len()] == p;
-    b.iter().enumerate().any(|(i, &c)| match c {
-        b'@' => true,
-        b'e' => at(i, b"eyJ"),
-        b's' => at(i, b"sk-"),
-        b'g' => at(i, b"ghp_"),
-        b'x' => at(i, b"xoxb-"),
-        b'l' => at(i, b"lsv2_"),
-        b'A' => at(i, b"AKIA"),
-        _ => false,
+    // `p` ends at byte `end` (inclusive)
+    let ends = |end: usize, p: &[u8]| end + 1 >= p.len() && &b[end + 1 - p.len()..=end] == p;
+    b.iter().enumerate().any(|(i, &c)| {
+        ANCHOR[c as usize]
+            && match c {
+                b'@' => true,
+                b'J' => ends(i, b"eyJ"),
+                b'-' => ends(i, b"sk-") || ends(i, b"xoxb-"),
+                b'_' => ends(i, b"ghp_") || ends(i, b"lsv2_"),
+                _ => i >= 1 && b.len() >= i + 3 && &b[i - 1..i + 3] == b"AKIA",
+            }
     })
 }
 
@@ -421,6 +469,34 @@ mod tests {
             assert!(!any || has_marker(v), "{v:?} matches but has no marker");
         }
         assert!(!has_marker("/items/42"));
+    }
+
+    /// The anchor-byte scan finds exactly the markers a plain search for each finds.
+    #[test]
+    fn the_marker_scan_agrees_with_a_plain_search() {
+        let reference = |v: &str| {
+            let t = v.trim_start().to_ascii_lowercase();
+            t.starts_with("bearer ")
+                || t.starts_with("basic ")
+                || ["@", "eyJ", "sk-", "ghp_", "xoxb-", "lsv2_", "AKIA"]
+                    .iter()
+                    .any(|m| v.contains(m))
+        };
+        let alphabet: Vec<char> = "@eyJsk-ghp_xob2lvAKI Bearbsic".chars().collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..200_000 {
+            let len = (x % 9) as usize;
+            let v: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(has_marker(&v), reference(&v), "{v:?}");
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
     }
 
     #[test]

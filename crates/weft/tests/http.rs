@@ -155,6 +155,87 @@ async fn client_and_server_spans_form_one_trace() {
     );
 }
 
+/// Every method and route gets its own span name (the layer interns them), methods outside
+/// the standard set keep their own name, and a request dropped before its response (a
+/// timeout, a client gone) still ends its span, marked as cancelled.
+#[tokio::test(flavor = "current_thread")]
+async fn span_names_per_method_and_route_and_cancelled_requests() {
+    use tower::ServiceExt;
+    let mem = Memory::default();
+    let guard = builder(&mem, &[]).init().unwrap();
+    let app = Router::new()
+        .route(
+            "/orders/{id}",
+            get(|| async { "got" })
+                .post(|| async { "posted" })
+                .fallback(|| async { "other" }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .layer(WeftLayer::new().tracer_provider(guard.tracer_provider()));
+    let call = |method: &str, path: &str| {
+        http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    for (method, path) in [
+        ("GET", "/orders/1"),
+        ("POST", "/orders/2"),
+        ("GET", "/orders/3"),
+        ("PURGE", "/orders/4"),
+    ] {
+        let resp = app.clone().oneshot(call(method, path)).await.unwrap();
+        assert_eq!(resp.status(), 200, "{method} {path}");
+        assert!(resp.headers().contains_key("x-request-id"));
+    }
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        app.clone().oneshot(call("GET", "/slow")),
+    )
+    .await;
+    assert!(cut.is_err(), "the slow handler should not have answered");
+    drop(guard);
+
+    let spans = mem.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "GET /orders/{id}",
+            "POST /orders/{id}",
+            "GET /orders/{id}",
+            "PURGE /orders/{id}",
+            "GET /slow"
+        ]
+    );
+    let purge = &spans[3];
+    assert_eq!(str_attr(purge, "http.request.method"), "_OTHER");
+    assert_eq!(str_attr(purge, "http.request.method_original"), "PURGE");
+    assert_eq!(str_attr(&spans[1], "http.route"), "/orders/{id}");
+    assert_eq!(str_attr(&spans[1], "url.path"), "/orders/2");
+    let slow = &spans[4];
+    assert_eq!(str_attr(slow, "error.type"), "cancelled");
+    assert!(
+        matches!(slow.status, Status::Error { .. }),
+        "{:?}",
+        slow.status
+    );
+    assert!(attr(slow, "http.response.status_code").is_none());
+    // request ids are generated per request
+    let ids: std::collections::HashSet<String> = spans
+        .iter()
+        .map(|s| str_attr(s, "http.request.header.x-request-id"))
+        .collect();
+    assert_eq!(ids.len(), spans.len());
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn spawn_and_queue_helpers_carry_the_context() {
     let mem = Memory::default();
