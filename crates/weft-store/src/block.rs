@@ -31,7 +31,7 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
@@ -92,6 +92,7 @@ mod col {
     pub const SCOPE: &str = "scope";
     pub const DETAIL: &str = "detail";
     pub const ATTRS: &str = "attrs";
+    pub const PARENT_ROW: &str = "parent_row";
 }
 
 fn dict() -> DataType {
@@ -129,6 +130,10 @@ pub fn spans_schema() -> SchemaRef {
             DataType::List(Arc::new(Field::new("item", dict(), true))),
             false,
         ),
+        // format 2: when the parent is in this block's part of the trace, its position among
+        // the trace's rows (and `parent_span_id` is null): a small number instead of 8 random
+        // bytes. Null when the parent is elsewhere (then `parent_span_id` holds it) or absent.
+        Field::new(col::PARENT_ROW, DataType::Int32, true),
     ]))
 }
 
@@ -188,7 +193,22 @@ fn writer_props(sorted: bool, block_level: u32) -> WriterProperties {
         .set_column_statistics_enabled(ColumnPath::from(col::SPAN_ID), EnabledStatistics::None)
         .set_column_dictionary_enabled(ColumnPath::from(col::DETAIL), false)
         .set_column_dictionary_enabled(ColumnPath::from(col::SPAN_ID), false)
-        .set_column_dictionary_enabled(ColumnPath::from(col::TRACE_ID), false);
+        .set_column_dictionary_enabled(ColumnPath::from(col::TRACE_ID), false)
+        // times are nearly unique per span: a dictionary only adds an index per value.
+        // Byte-stream split puts the high bytes of all values together, where zstd finds
+        // them equal (measured on the bench workload: start 5.9 → 3.9 B/span, duration
+        // 5.5 → 3.4); parent ids are smaller plain than with a dictionary (5.4 → 4.4)
+        .set_column_dictionary_enabled(ColumnPath::from(col::START), false)
+        .set_column_encoding(ColumnPath::from(col::START), Encoding::BYTE_STREAM_SPLIT)
+        .set_column_dictionary_enabled(ColumnPath::from(col::DURATION), false)
+        .set_column_encoding(ColumnPath::from(col::DURATION), Encoding::BYTE_STREAM_SPLIT)
+        .set_column_dictionary_enabled(ColumnPath::from(col::PARENT_SPAN_ID), false)
+        // the summary's trace end
+        .set_column_dictionary_enabled(ColumnPath::from("end_unix_nano"), false)
+        .set_column_encoding(
+            ColumnPath::from("end_unix_nano"),
+            Encoding::BYTE_STREAM_SPLIT,
+        );
     if sorted {
         b = b.set_sorting_columns(Some(vec![
             SortingColumn {
@@ -238,7 +258,7 @@ pub fn write_block(
 
     let mut meta = BlockMeta {
         id: id.to_string(),
-        format: 1,
+        format: 2,
         min_start_unix_nano: u64::MAX,
         wal_through,
         level,
@@ -296,15 +316,19 @@ pub fn write_block(
 
     let spans_path = tmp.join(SPANS_FILE);
     let mut row_group_terms = RowGroupTerms::default();
+    let parent_rows = parent_rows(&spans);
     write_parquet(
         &spans_path,
         spans_schema(),
         writer_props(true, level),
-        spans.chunks(ROW_GROUP_ROWS).map(|chunk| {
-            let (batch, terms) = spans_batch(chunk);
-            row_group_terms.groups.push(terms);
-            batch
-        }),
+        spans
+            .chunks(ROW_GROUP_ROWS)
+            .zip(parent_rows.chunks(ROW_GROUP_ROWS))
+            .map(|(chunk, parent_rows)| {
+                let (batch, terms) = spans_batch(chunk, parent_rows);
+                row_group_terms.groups.push(terms);
+                batch
+            }),
     )?;
     let summary_path = tmp.join(SUMMARY_FILE);
     write_parquet(
@@ -356,11 +380,44 @@ fn write_parquet(
 }
 
 /// One row group's columns, and the bloom filter over the terms of its spans and resources.
-fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
+/// For spans sorted by trace: the position of each span's parent among its trace's rows, when
+/// the parent is there.
+fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
+    let mut out = Vec::with_capacity(spans.len());
+    let mut index: HashMap<weft_model::SpanId, i32> = HashMap::new();
+    for trace in spans.chunk_by(|a, b| a.span.trace_id == b.span.trace_id) {
+        let find = |p: weft_model::SpanId, index: &HashMap<weft_model::SpanId, i32>| {
+            if trace.len() <= 32 {
+                trace
+                    .iter()
+                    .position(|t| t.span.span_id == p)
+                    .map(|i| i as i32)
+            } else {
+                index.get(&p).copied()
+            }
+        };
+        if trace.len() > 32 {
+            index.clear();
+            for (i, t) in trace.iter().enumerate().rev() {
+                // the first of duplicated ids wins (any has the same id bytes)
+                index.insert(t.span.span_id, i as i32);
+            }
+        }
+        out.extend(
+            trace
+                .iter()
+                .map(|t| t.span.parent_span_id.and_then(|p| find(p, &index))),
+        );
+    }
+    out
+}
+
+fn spans_batch(spans: &[&FlatSpan], parent_rows: &[Option<i32>]) -> (RecordBatch, Bloom) {
     let n = spans.len();
     let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
     let mut parent = FixedSizeBinaryBuilder::with_capacity(n, 8);
+    let mut parent_row = Int32Builder::with_capacity(n);
     let mut start = Int64Builder::with_capacity(n);
     let mut duration = Int64Builder::with_capacity(n);
     let mut service = StringDictionaryBuilder::<Int32Type>::new();
@@ -376,13 +433,23 @@ fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
     let mut res_cache: HashMap<*const Resource, (Vec<u8>, &str)> = HashMap::new();
     let mut term_buf = String::new();
     let mut scope_cache: HashMap<*const Scope, Vec<u8>> = HashMap::new();
-    for fs in spans {
+    for (fs, prow) in spans.iter().zip(parent_rows) {
         let s = &fs.span;
         trace_id.append_value(s.trace_id.0).expect("16 bytes");
         span_id.append_value(s.span_id.0).expect("8 bytes");
-        match s.parent_span_id {
-            Some(p) => parent.append_value(p.0).expect("8 bytes"),
-            None => parent.append_null(),
+        match (s.parent_span_id, prow) {
+            (Some(_), Some(r)) => {
+                parent.append_null();
+                parent_row.append_value(*r);
+            }
+            (Some(p), None) => {
+                parent.append_value(p.0).expect("8 bytes");
+                parent_row.append_null();
+            }
+            (None, _) => {
+                parent.append_null();
+                parent_row.append_null();
+            }
         }
         start.append_value(s.start_time_unix_nano as i64);
         duration.append_value(s.end_time_unix_nano.wrapping_sub(s.start_time_unix_nano) as i64);
@@ -464,6 +531,7 @@ fn spans_batch(spans: &[&FlatSpan]) -> (RecordBatch, Bloom) {
         Arc::new(scope.finish()),
         Arc::new(detail.finish()),
         Arc::new(attrs),
+        Arc::new(parent_row.finish()),
     ];
     (
         RecordBatch::try_new(spans_schema(), columns).expect("columns match the schema"),
@@ -655,9 +723,11 @@ impl Block {
             let lo = partition_point(ids.len(), |i| ids.value(i) < &id.0[..]);
             let hi = partition_point(ids.len(), |i| ids.value(i) <= &id.0[..]);
             for row in lo..hi {
-                out.push(dec.row(&batch, row).map_err(|m| corrupt(&self.dir, m))?);
+                dec.push(&batch, row, &mut out)
+                    .map_err(|m| corrupt(&self.dir, m))?;
             }
         }
+        dec.finish(&mut out).map_err(|m| corrupt(&self.dir, m))?;
         Ok(out)
     }
 
@@ -668,9 +738,11 @@ impl Block {
         for batch in self.reader(None, None)? {
             let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
             for row in 0..batch.num_rows() {
-                out.push(dec.row(&batch, row).map_err(|m| corrupt(&self.dir, m))?);
+                dec.push(&batch, row, &mut out)
+                    .map_err(|m| corrupt(&self.dir, m))?;
             }
         }
+        dec.finish(&mut out).map_err(|m| corrupt(&self.dir, m))?;
         Ok(out)
     }
 
@@ -939,13 +1011,64 @@ fn partition_point(len: usize, pred: impl Fn(usize) -> bool) -> usize {
 }
 
 /// Turns rows back into spans, sharing one `Arc` per distinct resource and scope.
+/// Rows must come in stored order, one trace's rows together, through [`Decoder::push`],
+/// and [`Decoder::finish`] must follow the last: a parent stored as a row of the trace
+/// (format 2) may come after its child.
 #[derive(Default)]
 struct Decoder {
     resources: HashMap<Vec<u8>, Arc<Resource>>,
     scopes: HashMap<Vec<u8>, Arc<Scope>>,
+    /// the trace being decoded and its span ids so far, in row order
+    trace: Option<TraceId>,
+    span_ids: Vec<weft_model::SpanId>,
+    /// (index in `out`, parent row) of spans whose parent row was not decoded yet
+    pending: Vec<(usize, usize)>,
 }
 
 impl Decoder {
+    /// Decodes one row and appends its span to `out`.
+    fn push(
+        &mut self,
+        b: &RecordBatch,
+        row: usize,
+        out: &mut Vec<FlatSpan>,
+    ) -> std::result::Result<(), String> {
+        let mut fs = self.row(b, row)?;
+        if self.trace != Some(fs.span.trace_id) {
+            self.finish(out)?;
+            self.trace = Some(fs.span.trace_id);
+        }
+        self.span_ids.push(fs.span.span_id);
+        // format 1 blocks have no parent-row column
+        if let Some(rows) = b.columns().get(14) {
+            let rows = rows.as_primitive::<Int32Type>();
+            if rows.is_valid(row) {
+                let r = usize::try_from(rows.value(row))
+                    .map_err(|_| format!("negative parent row {}", rows.value(row)))?;
+                match self.span_ids.get(r) {
+                    Some(id) => fs.span.parent_span_id = Some(*id),
+                    None => self.pending.push((out.len(), r)),
+                }
+            }
+        }
+        out.push(fs);
+        Ok(())
+    }
+
+    /// Resolves the parents that came after their children in the trace just decoded.
+    fn finish(&mut self, out: &mut [FlatSpan]) -> std::result::Result<(), String> {
+        for (i, r) in self.pending.drain(..) {
+            let id = self
+                .span_ids
+                .get(r)
+                .ok_or_else(|| format!("parent row {r} is beyond its trace"))?;
+            out[i].span.parent_span_id = Some(*id);
+        }
+        self.span_ids.clear();
+        self.trace = None;
+        Ok(())
+    }
+
     fn row(&mut self, b: &RecordBatch, row: usize) -> std::result::Result<FlatSpan, String> {
         let ids = b.column(0).as_fixed_size_binary();
         let span_ids = b.column(1).as_fixed_size_binary();

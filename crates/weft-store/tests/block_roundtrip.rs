@@ -31,3 +31,75 @@ proptest! {
         }
     }
 }
+
+/// Parents inside the block are stored as rows of their trace (format 2). Every shape of that
+/// must read back: a child that starts before its parent (clock skew), a trace that crosses
+/// row groups, a large trace, a parent outside the block, a duplicated span id, roots.
+#[test]
+fn parents_stored_as_rows_read_back_in_every_shape() {
+    use std::sync::Arc;
+    use weft_model::{Resource, Scope, Span, SpanId, TraceId};
+    let resource = Arc::new(Resource::default());
+    let scope = Arc::new(Scope::default());
+    let mut spans = Vec::new();
+    let mut mk = |trace: u8, id: u64, parent: Option<u64>, start: u64| {
+        spans.push(FlatSpan {
+            resource: resource.clone(),
+            scope: scope.clone(),
+            span: Span {
+                trace_id: TraceId([trace; 16]),
+                span_id: SpanId(id.to_be_bytes()),
+                parent_span_id: parent.map(|p| SpanId(p.to_be_bytes())),
+                name: format!("op-{id}"),
+                start_time_unix_nano: start,
+                end_time_unix_nano: start + 10,
+                ..Default::default()
+            },
+        })
+    };
+    // trace 1: a root, a child that starts before it, a parent from another block
+    mk(1, 1, None, 100);
+    mk(1, 2, Some(1), 50);
+    mk(1, 3, Some(0xdead), 120);
+    // trace 2: one chain of 20,000 spans, so it crosses row groups (8,192 rows each) and
+    // each child starts before its parent
+    for i in 1..=20_000u64 {
+        mk(2, i, (i > 1).then(|| i - 1), 1_000_000 - i);
+    }
+    // trace 3: a span id used twice; a child of it
+    mk(3, 7, None, 10);
+    mk(3, 7, None, 11);
+    mk(3, 8, Some(7), 12);
+    let dir = tempfile::tempdir().unwrap();
+    write_block(dir.path(), "b", spans.iter().collect(), 1, 0, 1, vec![]).unwrap();
+    let block = Block::open(&dir.path().join("b")).unwrap();
+    let mut back = block.read_all().unwrap();
+    back.sort_by_key(key);
+    spans.sort_by_key(key);
+    assert_eq!(back.len(), spans.len());
+    assert!(back == spans, "read_all differs");
+    for t in [1u8, 2, 3] {
+        let mut got = block.trace(&TraceId([t; 16])).unwrap();
+        got.sort_by_key(key);
+        let want: Vec<_> = spans
+            .iter()
+            .filter(|s| s.span.trace_id == TraceId([t; 16]))
+            .cloned()
+            .collect();
+        assert!(got == want, "trace {t} differs");
+    }
+    // and only the parent outside the block is stored as an id
+    let file = std::fs::File::open(dir.path().join("b/spans.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let stored_ids: usize = reader
+        .map(|b| {
+            let b = b.unwrap();
+            let c = b.column_by_name("parent_span_id").unwrap();
+            c.len() - c.null_count()
+        })
+        .sum();
+    assert_eq!(stored_ids, 1);
+}
