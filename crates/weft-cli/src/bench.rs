@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// After sending: ask the server to cut its head into a block and report bytes per span
     #[arg(long)]
     report_disk: bool,
+    /// With --report-disk: then run compaction until nothing is left to merge (the steady
+    /// state of a store) and report bytes per span again; the queries run after it
+    #[arg(long)]
+    compact: bool,
     /// After sending: run each TraceQL query this many times (GET /api/v1/query, limit 20)
     /// and report latency per query
     #[arg(long, default_value_t = 0)]
@@ -280,6 +284,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// (spans in blocks, bytes of blocks, server RSS) from the server's metrics.
+async fn disk_figures(http: &reqwest::Client, api: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let m = http
+        .get(format!("{api}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let get = |name: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or(0.0)
+    };
+    Ok((
+        get("weft_store_block_spans "),
+        get("weft_store_block_bytes "),
+        get("process_resident_memory_bytes "),
+    ))
+}
+
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let duration = weft_model::duration::parse_duration_nanos(&a.duration)
         .map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
@@ -427,26 +451,42 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         if !resp.status().is_success() {
             bail!("flush failed: {}", resp.status());
         }
-        let m = http
-            .get(format!("{api}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let get = |name: &str| -> f64 {
-            m.lines()
-                .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
-                .unwrap_or(0.0)
-        };
-        let spans = get("weft_store_block_spans ");
-        let bytes = get("weft_store_block_bytes ");
-        let rss = get("process_resident_memory_bytes ");
+        let (spans, bytes, rss) = disk_figures(&http, &api).await?;
         println!("stored spans:        {spans:.0} in blocks");
         if spans > 0.0 {
             println!("bytes on disk/span:  {:.1}", bytes / spans);
         }
         if rss > 0.0 {
             println!("server RSS:          {:.0} MiB", rss / (1024.0 * 1024.0));
+        }
+        if a.compact {
+            let started = Instant::now();
+            let mut rounds = 0;
+            loop {
+                let resp = http
+                    .post(format!("{api}/api/v1/admin/compact"))
+                    .send()
+                    .await
+                    .context("compact request failed")?;
+                if !resp.status().is_success() {
+                    bail!("compaction failed: {}", resp.status());
+                }
+                let v: serde_json::Value = resp.json().await?;
+                if v["compacted"] != serde_json::Value::Bool(true) {
+                    break;
+                }
+                rounds += 1;
+                eprintln!(
+                    "compacting: {rounds} merges, {:.0}s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let (spans, bytes, _) = disk_figures(&http, &api).await?;
+            println!(
+                "after compaction:    {:.1} bytes on disk/span ({rounds} merges in {:.1}s)",
+                if spans > 0.0 { bytes / spans } else { 0.0 },
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     let samples = lock(&shared.sample_ids).clone();

@@ -178,3 +178,96 @@ async fn many_blocks_under_a_low_open_file_limit() {
     let v: Value = get_json(&client, &server, "/api/v1/search?service=svc&limit=100").await;
     assert_eq!(v["traces"].as_array().unwrap().len(), 80);
 }
+
+/// `weft bench` against the real server: every span it sends is acknowledged and stored, the
+/// traces it samples are all found, and with `--compact` it merges blocks and reports bytes
+/// per span again.
+#[test]
+fn bench_sends_stores_compacts_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        bin(),
+        dir.path(),
+        &["--maintenance-interval", "1h", "--compaction-fan-in", "2"],
+    );
+    let bench = |extra: &[&str]| -> String {
+        let out = std::process::Command::new(bin())
+            .args([
+                "bench",
+                "--endpoint",
+                &format!("http://{}", server.otlp_grpc),
+                "--server",
+                &format!("http://{}", server.http),
+                "--spans",
+                "4000",
+                "--batch-spans",
+                "200",
+                "--report-disk",
+                "--query-samples",
+                "20",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let field = |stdout: &str, prefix: &str| -> String {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"))
+            .trim()
+            .to_string()
+    };
+    let stored = |stdout: &str| -> u64 {
+        field(stdout, "stored spans:")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // the first run's data is flushed into one block, the second's into another
+    let first = bench(&[]);
+    let accepted1: u64 = field(&first, "accepted spans:").parse().unwrap();
+    assert!(accepted1 >= 4000, "{first}");
+    assert_eq!(stored(&first), accepted1, "{first}");
+    let second = bench(&["--compact", "--search-samples", "3"]);
+    let accepted2: u64 = field(&second, "accepted spans:").parse().unwrap();
+    assert_eq!(stored(&second), accepted1 + accepted2, "{second}");
+    let per_span: f64 = field(&second, "bytes on disk/span:").parse().unwrap();
+    assert!(per_span > 0.0 && per_span < 1000.0, "{second}");
+    let after = field(&second, "after compaction:");
+    let merges: u64 = after
+        .split('(')
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{after}"));
+    assert_eq!(merges, 1, "{second}");
+    assert_eq!(metric_blocking(&server, "weft_store_blocks"), 1.0);
+    assert_eq!(
+        metric_blocking(&server, "weft_store_block_spans"),
+        (accepted1 + accepted2) as f64
+    );
+    for out in [&first, &second] {
+        assert!(
+            field(out, "trace by id:").contains("(20 samples, 0 not found)"),
+            "{out}"
+        );
+    }
+}
+
+fn metric_blocking(server: &Server, name: &str) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(metric(&reqwest::Client::new(), server, name))
+}

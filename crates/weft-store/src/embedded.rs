@@ -583,30 +583,7 @@ fn compact_once(shared: &Shared) -> Result<bool> {
         for b in blocks.iter() {
             by_level.entry(b.meta.level).or_default().push(b.clone());
         }
-        let mut pick = Vec::new();
-        for (_, mut group) in by_level {
-            group.sort_by_key(|b| b.meta.min_start_unix_nano);
-            // the oldest fan_in blocks of the level, while they fit the size limit
-            let mut take = Vec::new();
-            let mut spans = 0u64;
-            for b in group {
-                if spans + b.meta.span_count > shared.opts.compaction_max_spans as u64
-                    && !take.is_empty()
-                {
-                    break;
-                }
-                spans += b.meta.span_count;
-                take.push(b);
-                if take.len() == fan_in {
-                    break;
-                }
-            }
-            if take.len() >= fan_in {
-                pick = take;
-                break;
-            }
-        }
-        pick
+        pick_compaction(by_level, fan_in, shared.opts.compaction_max_spans as u64)
     };
     if candidates.is_empty() {
         return Ok(false);
@@ -726,6 +703,48 @@ fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
             }
         }
     }
+}
+
+/// Which blocks to merge next, from the blocks of each level (lowest level first):
+///
+/// - the oldest `fan_in` consecutive blocks of a level, while together they stay within
+///   `max_spans`;
+/// - or, when the next block would take a run over `max_spans`, the run so far if it holds
+///   at least two blocks (merging what fits, instead of waiting for small blocks that will
+///   never come once the cutter makes big ones);
+/// - or else the oldest level-0 block that no neighbour can join (the run broke at it):
+///   rewritten alone one level up, so it gets the stronger compression of compacted blocks.
+///   Blocks over `max_spans` are left as they are (compaction holds a block in memory).
+fn pick_compaction(
+    by_level: BTreeMap<u32, Vec<Arc<Block>>>,
+    fan_in: usize,
+    max_spans: u64,
+) -> Vec<Arc<Block>> {
+    let mut stuck: Option<Arc<Block>> = None;
+    for (level, mut group) in by_level {
+        group.sort_by_key(|b| b.meta.min_start_unix_nano);
+        let mut run: Vec<Arc<Block>> = Vec::new();
+        let mut spans = 0u64;
+        for b in group {
+            if spans + b.meta.span_count > max_spans && !run.is_empty() {
+                if run.len() >= 2 {
+                    return run;
+                }
+                // a lone block that its successor cannot join
+                if level == 0 && stuck.is_none() && spans <= max_spans {
+                    stuck = run.pop();
+                }
+                run.clear();
+                spans = 0;
+            }
+            spans += b.meta.span_count;
+            run.push(b);
+            if run.len() == fan_in {
+                return run;
+            }
+        }
+    }
+    stuck.into_iter().collect()
 }
 
 /// Applies retention and compacts, every maintenance interval.

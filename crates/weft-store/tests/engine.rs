@@ -446,3 +446,60 @@ fn attribute_search_reads_only_row_groups_that_may_hold_the_term() {
     };
     assert!(found(&both).is_empty());
 }
+
+/// Levels and span counts of the blocks on disk, oldest data first.
+fn block_shapes(dir: &std::path::Path) -> Vec<(u32, u64)> {
+    let mut metas: Vec<weft_store::block::BlockMeta> = std::fs::read_dir(dir.join("blocks"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("meta.json"))
+        .filter(|p| p.exists())
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    metas.sort_by_key(|m| m.min_start_unix_nano);
+    metas.iter().map(|m| (m.level, m.span_count)).collect()
+}
+
+/// Blocks of mixed sizes never stall compaction: a run that the size limit cuts short is
+/// merged as far as it fits, and a level-0 block that no neighbour can join is rewritten alone
+/// one level up (stronger compression); a block over the limit is left alone. Nothing is lost.
+#[tokio::test]
+async fn compaction_merges_what_fits_and_promotes_blocks_no_neighbour_can_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.compaction_fan_in = 4;
+    o.compaction_max_spans = 10;
+    let (s, _) = EmbeddedStore::open(o).unwrap();
+    let sizes = [3u64, 4, 6, 5, 12, 2];
+    for (i, n) in sizes.iter().enumerate() {
+        write(&s, batch(i as u64 + 1, "svc", *n, false)).await;
+        s.flush().unwrap();
+    }
+    assert_eq!(
+        block_shapes(dir.path()),
+        [(0, 3), (0, 4), (0, 6), (0, 5), (0, 12), (0, 2)]
+    );
+    // 3+4 fit, +6 would not: the run of two is merged
+    assert!(s.compact().unwrap());
+    assert_eq!(
+        block_shapes(dir.path()),
+        [(1, 7), (0, 6), (0, 5), (0, 12), (0, 2)]
+    );
+    // 6+5 > 10: the 6 is stuck and goes up alone; 12 is over the limit and stays
+    assert!(s.compact().unwrap());
+    assert_eq!(
+        block_shapes(dir.path()),
+        [(1, 7), (1, 6), (0, 5), (0, 12), (0, 2)]
+    );
+    assert!(s.compact().unwrap()); // 5 cannot join 12: up alone
+    assert_eq!(
+        block_shapes(dir.path()),
+        [(1, 7), (1, 6), (1, 5), (0, 12), (0, 2)]
+    );
+    // the newest small block waits for company; 7+6 > 10 and level-1 blocks are never
+    // rewritten alone
+    assert!(!s.compact().unwrap());
+    for (i, n) in sizes.iter().enumerate() {
+        let t = s.trace(tid(i as u64 + 1)).await.unwrap().unwrap();
+        assert_eq!(t.span_count() as u64, *n, "trace {}", i + 1);
+    }
+}
