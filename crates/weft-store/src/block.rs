@@ -75,6 +75,10 @@ pub struct BlockMeta {
     /// service -> [(span name, kind)]
     pub operations: BTreeMap<String, BTreeSet<(String, i32)>>,
     pub bytes: u64,
+    /// The span attribute keys with a column of their own (`dedicated_<i>`), most frequent
+    /// first (format 2; empty before).
+    #[serde(default)]
+    pub dedicated_keys: Vec<String>,
 }
 
 mod col {
@@ -93,7 +97,19 @@ mod col {
     pub const DETAIL: &str = "detail";
     pub const ATTRS: &str = "attrs";
     pub const PARENT_ROW: &str = "parent_row";
+    pub const ATTR_LAYOUT: &str = "attr_layout";
+    /// Prefix of the dedicated attribute columns: `dedicated_0`, `dedicated_1`, ...
+    pub const DEDICATED: &str = "dedicated_";
 }
+
+/// Position of `attr_layout`; the dedicated columns follow it.
+const LAYOUT_COLUMN: usize = 15;
+/// In an `attr_layout` cell: the next attribute comes from the `attrs` list.
+const FROM_LIST: u8 = u8::MAX;
+/// At most this many keys get a column of their own.
+pub const MAX_DEDICATED: usize = 16;
+/// A key gets a column of its own when at least this share of a block's spans has it.
+const DEDICATED_MIN_SHARE: f64 = 0.2;
 
 fn dict() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
@@ -103,8 +119,23 @@ fn bin_dict() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Binary))
 }
 
-pub fn spans_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+/// The spans schema of a block with `dedicated` dedicated attribute columns.
+pub fn spans_schema(dedicated: usize) -> SchemaRef {
+    let mut fields = spans_fields();
+    // format 2: the order of a span's attributes when some are in dedicated columns: one
+    // byte per attribute, the dedicated column's number or FROM_LIST. Null when every
+    // attribute is in `attrs` (in order). Spans of one instrumentation share a few layouts,
+    // so the dictionary makes this nearly free.
+    fields.push(Field::new(col::ATTR_LAYOUT, bin_dict(), true));
+    for i in 0..dedicated {
+        // the attribute's term (as in `attrs`), null when the span has no such scalar
+        fields.push(Field::new(format!("{}{i}", col::DEDICATED), dict(), true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+fn spans_fields() -> Vec<Field> {
+    vec![
         Field::new(col::TRACE_ID, DataType::FixedSizeBinary(16), false),
         Field::new(col::SPAN_ID, DataType::FixedSizeBinary(8), false),
         Field::new(col::PARENT_SPAN_ID, DataType::FixedSizeBinary(8), true),
@@ -134,7 +165,7 @@ pub fn spans_schema() -> SchemaRef {
         // the trace's rows (and `parent_span_id` is null): a small number instead of 8 random
         // bytes. Null when the parent is elsewhere (then `parent_span_id` holds it) or absent.
         Field::new(col::PARENT_ROW, DataType::Int32, true),
-    ]))
+    ]
 }
 
 pub fn summary_schema() -> SchemaRef {
@@ -317,15 +348,17 @@ pub fn write_block(
     let spans_path = tmp.join(SPANS_FILE);
     let mut row_group_terms = RowGroupTerms::default();
     let parent_rows = parent_rows(&spans);
+    meta.dedicated_keys = dedicated_keys(&spans);
+    let dedicated = &meta.dedicated_keys;
     write_parquet(
         &spans_path,
-        spans_schema(),
+        spans_schema(dedicated.len()),
         writer_props(true, level),
         spans
             .chunks(ROW_GROUP_ROWS)
             .zip(parent_rows.chunks(ROW_GROUP_ROWS))
             .map(|(chunk, parent_rows)| {
-                let (batch, terms) = spans_batch(chunk, parent_rows);
+                let (batch, terms) = spans_batch(chunk, parent_rows, dedicated);
                 row_group_terms.groups.push(terms);
                 batch
             }),
@@ -412,7 +445,43 @@ fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
     out
 }
 
-fn spans_batch(spans: &[&FlatSpan], parent_rows: &[Option<i32>]) -> (RecordBatch, Bloom) {
+/// The scalar attribute keys that most of the block's spans have (judged on a sample), most
+/// frequent first: they get columns of their own, where each key's few values make small
+/// dictionary indices, instead of sharing the `attrs` dictionary with every other term.
+fn dedicated_keys(spans: &[&FlatSpan]) -> Vec<String> {
+    let step = (spans.len() / 20_000).max(1);
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut sampled = 0usize;
+    let mut seen: Vec<&str> = Vec::new();
+    for fs in spans.iter().step_by(step) {
+        sampled += 1;
+        seen.clear();
+        for kv in &fs.span.attributes {
+            let scalar = matches!(
+                kv.value,
+                weft_model::AnyValue::String(_)
+                    | weft_model::AnyValue::Int(_)
+                    | weft_model::AnyValue::Bool(_)
+                    | weft_model::AnyValue::Double(_)
+            );
+            if scalar && !kv.key.contains('\0') && !seen.contains(&kv.key.as_str()) {
+                seen.push(&kv.key);
+                *counts.entry(&kv.key).or_default() += 1;
+            }
+        }
+    }
+    let min = (sampled as f64 * DEDICATED_MIN_SHARE).ceil().max(1.0) as usize;
+    let mut keys: Vec<(&str, usize)> = counts.into_iter().filter(|(_, n)| *n >= min).collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    keys.truncate(MAX_DEDICATED);
+    keys.into_iter().map(|(k, _)| k.to_string()).collect()
+}
+
+fn spans_batch(
+    spans: &[&FlatSpan],
+    parent_rows: &[Option<i32>],
+    dedicated: &[String],
+) -> (RecordBatch, Bloom) {
     let n = spans.len();
     let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
@@ -429,6 +498,12 @@ fn spans_batch(spans: &[&FlatSpan], parent_rows: &[Option<i32>]) -> (RecordBatch
     let mut scope = BinaryDictionaryBuilder::<Int32Type>::new();
     let mut detail = BinaryBuilder::new();
     let mut attrs = ListBuilder::new(StringDictionaryBuilder::<Int32Type>::new());
+    let mut layout = BinaryDictionaryBuilder::<Int32Type>::new();
+    let mut layout_buf: Vec<u8> = Vec::new();
+    let mut ded: Vec<StringDictionaryBuilder<Int32Type>> = (0..dedicated.len())
+        .map(|_| StringDictionaryBuilder::new())
+        .collect();
+    let mut ded_set = vec![false; dedicated.len()];
     // per distinct resource pointer: its OTLP bytes and service name
     let mut res_cache: HashMap<*const Resource, (Vec<u8>, &str)> = HashMap::new();
     let mut term_buf = String::new();
@@ -481,18 +556,53 @@ fn spans_batch(spans: &[&FlatSpan], parent_rows: &[Option<i32>]) -> (RecordBatch
                 .encode_to_vec()
             });
         scope.append_value(&*scope_bytes);
-        let mut all_terms = true;
+        // every attribute scalar: the dedicated ones go to their columns, the rest to `attrs`,
+        // and the layout keeps the order; otherwise (the detail cell then holds the
+        // attributes) all terms go to `attrs`, for search only
+        let all_terms = s
+            .attributes
+            .iter()
+            .all(|kv| terms::write_term(&mut term_buf, &kv.key, &kv.value));
+        layout_buf.clear();
+        ded_set.iter_mut().for_each(|x| *x = false);
         for kv in &s.attributes {
             if terms::write_term(&mut term_buf, &kv.key, &kv.value) {
-                attrs.values().append_value(&term_buf);
+                let slot = if all_terms {
+                    dedicated
+                        .iter()
+                        .position(|k| *k == kv.key)
+                        .filter(|&i| !ded_set[i])
+                } else {
+                    None
+                };
+                match slot {
+                    Some(i) => {
+                        ded[i].append_value(&term_buf);
+                        ded_set[i] = true;
+                        layout_buf.push(i as u8);
+                    }
+                    None => {
+                        attrs.values().append_value(&term_buf);
+                        layout_buf.push(FROM_LIST);
+                    }
+                }
             } else {
-                all_terms = false;
                 for t in terms::element_terms(&kv.key, &kv.value) {
                     attrs.values().append_value(t);
                 }
             }
         }
         attrs.append(true);
+        for (i, set) in ded_set.iter().enumerate() {
+            if !set {
+                ded[i].append_null();
+            }
+        }
+        if ded_set.iter().any(|x| *x) {
+            layout.append_value(&layout_buf);
+        } else {
+            layout.append_null();
+        }
         detail.append_value(detail_bytes(s, !all_terms));
     }
     let attrs = attrs.finish();
@@ -509,14 +619,30 @@ fn spans_batch(spans: &[&FlatSpan], parent_rows: &[Option<i32>]) -> (RecordBatch
             }
         }
     }
-    let mut terms_bloom = Bloom::with_capacity(term_values.len() + resource_terms.len());
-    for t in term_values.iter().flatten() {
+    let ded: Vec<ArrayRef> = ded
+        .iter_mut()
+        .map(|b| Arc::new(b.finish()) as ArrayRef)
+        .collect();
+    let ded_values: Vec<ArrayRef> = ded
+        .iter()
+        .map(|d| d.as_dictionary::<Int32Type>().values().clone())
+        .collect();
+    let mut terms_bloom = Bloom::with_capacity(
+        term_values.len()
+            + resource_terms.len()
+            + ded_values.iter().map(|v| v.len()).sum::<usize>(),
+    );
+    for t in term_values
+        .iter()
+        .chain(ded_values.iter().flat_map(|v| v.as_string::<i32>().iter()))
+        .flatten()
+    {
         terms_bloom.insert_bytes(t.as_bytes());
     }
     for t in &resource_terms {
         terms_bloom.insert_bytes(t.as_bytes());
     }
-    let columns: Vec<ArrayRef> = vec![
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(trace_id.finish()),
         Arc::new(span_id.finish()),
         Arc::new(parent.finish()),
@@ -532,9 +658,12 @@ fn spans_batch(spans: &[&FlatSpan], parent_rows: &[Option<i32>]) -> (RecordBatch
         Arc::new(detail.finish()),
         Arc::new(attrs),
         Arc::new(parent_row.finish()),
+        Arc::new(layout.finish()),
     ];
+    columns.extend(ded);
     (
-        RecordBatch::try_new(spans_schema(), columns).expect("columns match the schema"),
+        RecordBatch::try_new(spans_schema(dedicated.len()), columns)
+            .expect("columns match the schema"),
         terms_bloom,
     )
 }
@@ -767,6 +896,19 @@ impl Block {
                 return Ok(());
             }
         }
+        // the dedicated columns of the keys searched for, in schema order (projected columns
+        // come in schema order, after the fixed ones)
+        let mut slots: Vec<usize> = q
+            .attributes
+            .iter()
+            .filter_map(|(k, _)| self.meta.dedicated_keys.iter().position(|d| d == k))
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let ded_names: Vec<String> = slots
+            .iter()
+            .map(|i| format!("{}{i}", col::DEDICATED))
+            .collect();
         let mut cols = vec![
             col::TRACE_ID,
             col::START,
@@ -778,6 +920,7 @@ impl Block {
         if !q.attributes.is_empty() {
             cols.push(col::RESOURCE);
             cols.push(col::ATTRS);
+            cols.extend(ded_names.iter().map(String::as_str));
         }
         let wanted = wanted_terms(q);
         let groups = self.candidate_row_groups(q, &wanted);
@@ -847,6 +990,7 @@ impl Block {
                     wanted,
                     batch.column(6),
                     batch.column(7),
+                    &batch.columns()[8..],
                 )?)
             };
             let mut last: Option<&[u8]> = None;
@@ -1131,9 +1275,45 @@ impl Decoder {
         let mut span = otlp::span_from_proto(p)?;
         if span.attributes.is_empty() {
             let list = b.column(13).as_list::<i32>().value(row);
-            span.attributes = list_strings(&list)
-                .map(|t| terms::parse(&t).ok_or_else(|| format!("bad attribute term {t:?}")))
-                .collect::<std::result::Result<_, _>>()?;
+            let parse =
+                |t: &str| terms::parse(t).ok_or_else(|| format!("bad attribute term {t:?}"));
+            let layout = b
+                .columns()
+                .get(LAYOUT_COLUMN)
+                .filter(|c| c.is_valid(row))
+                .map(|c| dict_binary(c, row));
+            match layout {
+                None => {
+                    span.attributes = list_strings(&list)
+                        .map(|t| parse(&t))
+                        .collect::<std::result::Result<_, _>>()?;
+                }
+                Some(layout) => {
+                    let mut from_list = list_strings(&list);
+                    span.attributes = Vec::with_capacity(layout.len());
+                    for &slot in layout {
+                        let t = if slot == FROM_LIST {
+                            from_list
+                                .next()
+                                .ok_or("attribute layout wants more list terms than there are")?
+                        } else {
+                            let c = b
+                                .columns()
+                                .get(LAYOUT_COLUMN + 1 + slot as usize)
+                                .filter(|c| c.is_valid(row))
+                                .ok_or_else(|| {
+                                    format!("attribute layout names empty column {slot}")
+                                })?;
+                            let d = c.as_dictionary::<Int32Type>();
+                            d.values()
+                                .as_string::<i32>()
+                                .value(d.keys().value(row) as usize)
+                                .to_string()
+                        };
+                        span.attributes.push(parse(&t)?);
+                    }
+                }
+            }
         }
         Ok(FlatSpan {
             resource,
@@ -1167,6 +1347,8 @@ struct AttrFilter<'a> {
     resource_ok: Vec<Vec<bool>>,
     offsets: &'a [i32],
     terms: Terms<'a>,
+    /// per dedicated column: its keys and `[condition][dictionary index]`
+    dedicated: Vec<(&'a arrow_array::Int32Array, Vec<Vec<bool>>)>,
 }
 
 enum Terms<'a> {
@@ -1181,6 +1363,7 @@ impl<'a> AttrFilter<'a> {
         wanted: &'a [[String; 8]],
         res_col: &'a ArrayRef,
         attrs_col: &'a ArrayRef,
+        dedicated_cols: &'a [ArrayRef],
     ) -> Result<AttrFilter<'a>> {
         let res = res_col.as_dictionary::<Int32Type>();
         let res_values = res.values().as_binary::<i32>();
@@ -1217,11 +1400,28 @@ impl<'a> AttrFilter<'a> {
             }
             _ => Terms::Plain(values.as_string::<i32>(), wanted),
         };
+        let dedicated = dedicated_cols
+            .iter()
+            .map(|c| {
+                let d = c.as_dictionary::<Int32Type>();
+                let dv = d.values().as_string::<i32>();
+                let ok = wanted
+                    .iter()
+                    .map(|w| {
+                        (0..dv.len())
+                            .map(|j| w.iter().any(|t| t == dv.value(j)))
+                            .collect()
+                    })
+                    .collect();
+                (d.keys(), ok)
+            })
+            .collect();
         Ok(AttrFilter {
             res_keys: res.keys(),
             resource_ok,
             offsets: list.value_offsets(),
             terms,
+            dedicated,
         })
     }
 
@@ -1236,6 +1436,10 @@ impl<'a> AttrFilter<'a> {
                         (a..b).any(|i| wanted[c].iter().any(|t| t == strs.value(i)))
                     }
                 }
+                || self
+                    .dedicated
+                    .iter()
+                    .any(|(keys, ok)| keys.is_valid(row) && ok[c][keys.value(row) as usize])
         })
     }
 }

@@ -103,3 +103,133 @@ fn parents_stored_as_rows_read_back_in_every_shape() {
         .sum();
     assert_eq!(stored_ids, 1);
 }
+
+/// Keys most spans have get columns of their own. Attributes still read back in their own
+/// order whatever mix a span has (a dedicated key twice, a dedicated key with another type,
+/// an array next to them, keys in any order, no attributes), and a search by a dedicated key
+/// finds exactly the traces a scan of the spans finds.
+#[test]
+fn dedicated_attribute_columns_keep_order_and_answer_searches() {
+    use std::sync::Arc;
+    use weft_model::{AnyValue, KeyValue, Resource, Scope, Span, SpanId, TraceId};
+    let resource = Arc::new(Resource {
+        attributes: vec![KeyValue::new(
+            "service.name",
+            AnyValue::String("svc".into()),
+        )],
+        ..Default::default()
+    });
+    let scope = Arc::new(Scope::default());
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut spans = Vec::new();
+    for i in 0..3000u64 {
+        let mut attrs = Vec::new();
+        if next(10) < 9 {
+            let m = ["GET", "POST", "PUT"][next(3) as usize];
+            attrs.push(KeyValue::new("http.method", AnyValue::String(m.into())));
+        }
+        if next(10) < 6 {
+            // mostly a string, sometimes the same text as an int
+            let u = next(50) as i64;
+            attrs.push(KeyValue::new(
+                "user.id",
+                if next(5) == 0 {
+                    AnyValue::Int(u)
+                } else {
+                    AnyValue::String(u.to_string())
+                },
+            ));
+        }
+        if next(20) == 0 {
+            attrs.push(KeyValue::new("rare.key", AnyValue::Bool(true)));
+        }
+        if next(10) == 0 {
+            attrs.push(KeyValue::new(
+                "http.method",
+                AnyValue::String("AGAIN".into()),
+            ));
+        }
+        if next(10) == 0 {
+            attrs.push(KeyValue::new(
+                "tags",
+                AnyValue::Array(vec![AnyValue::String("vip".into())]),
+            ));
+        }
+        attrs.push(KeyValue::new("n", AnyValue::Int(i as i64)));
+        // any order
+        for k in (1..attrs.len()).rev() {
+            attrs.swap(k, next(k as u64 + 1) as usize);
+        }
+        if next(30) == 0 {
+            attrs.clear();
+        }
+        spans.push(FlatSpan {
+            resource: resource.clone(),
+            scope: scope.clone(),
+            span: Span {
+                trace_id: TraceId([(i % 251) as u8 + 1; 16]),
+                span_id: SpanId((i + 1).to_be_bytes()),
+                name: "op".into(),
+                start_time_unix_nano: 1_000 + i,
+                end_time_unix_nano: 2_000 + i,
+                attributes: attrs,
+                ..Default::default()
+            },
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let block = write_block(dir.path(), "b", spans.iter().collect(), 1, 0, 1, vec![]).unwrap();
+    let keys = &block.meta.dedicated_keys;
+    assert!(keys.contains(&"http.method".to_string()), "{keys:?}");
+    assert!(keys.contains(&"user.id".to_string()), "{keys:?}");
+    assert!(keys.contains(&"n".to_string()), "{keys:?}");
+    assert!(!keys.contains(&"rare.key".to_string()), "{keys:?}");
+    let block = Block::open(&dir.path().join("b")).unwrap();
+    let mut back = block.read_all().unwrap();
+    back.sort_by_key(key);
+    spans.sort_by_key(key);
+    assert!(
+        back == spans,
+        "attributes changed on the way through the block"
+    );
+    for (k, v) in [
+        ("http.method", "POST"),
+        ("http.method", "AGAIN"),
+        ("user.id", "7"),
+        ("user.id", "49"),
+        ("rare.key", "true"),
+        ("tags", "vip"),
+        ("n", "1234"),
+    ] {
+        let q = weft_store::SearchQuery {
+            attributes: vec![(k.into(), v.into())],
+            limit: 10_000,
+            ..Default::default()
+        };
+        let mut found = Vec::new();
+        block.search(&q, &mut found).unwrap();
+        let mut got: Vec<TraceId> = found.iter().map(|(t, _)| *t).collect();
+        got.sort();
+        got.dedup();
+        let mut want: Vec<TraceId> = spans
+            .iter()
+            .filter(|s| {
+                s.span
+                    .attributes
+                    .iter()
+                    .any(|kv| kv.key == k && weft_store::terms::value_matches(&kv.value, v))
+            })
+            .map(|s| s.span.trace_id)
+            .collect();
+        want.sort();
+        want.dedup();
+        assert!(!want.is_empty(), "{k}={v} matches nothing: a weak case");
+        assert_eq!(got, want, "{k}={v}");
+    }
+}
