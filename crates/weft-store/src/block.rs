@@ -297,7 +297,10 @@ pub fn write_block(
         compacted_from,
         ..Default::default()
     };
-    let mut bloom = Bloom::with_capacity(spans.len() / 4 + 16);
+    let traces = spans
+        .chunk_by(|a, b| a.span.trace_id == b.span.trace_id)
+        .count();
+    let mut bloom = Bloom::with_capacity(traces);
     let mut summaries: Vec<TraceSummary> = Vec::new();
     // per distinct resource (the head interns equal resources into one): its service name;
     // per (resource, name, kind): whether the operation is recorded already
@@ -627,7 +630,7 @@ fn spans_batch(
         .iter()
         .map(|d| d.as_dictionary::<Int32Type>().values().clone())
         .collect();
-    let mut terms_bloom = Bloom::with_capacity(
+    let mut terms_bloom = Bloom::for_terms(
         term_values.len()
             + resource_terms.len()
             + ded_values.iter().map(|v| v.len()).sum::<usize>(),
@@ -967,7 +970,7 @@ impl Block {
         &self,
         q: &SearchQuery,
         cols: &[&str],
-        wanted: &[[String; 8]],
+        wanted: &[Vec<String>],
         groups: Vec<usize>,
         out: &mut Vec<(TraceId, u64)>,
     ) -> Result<()> {
@@ -1031,7 +1034,7 @@ impl Block {
 
     /// The row groups a search must read: those overlapping its time range whose term filter
     /// may hold every wanted term (on a span or on a resource).
-    fn candidate_row_groups(&self, q: &SearchQuery, wanted: &[[String; 8]]) -> Vec<usize> {
+    fn candidate_row_groups(&self, q: &SearchQuery, wanted: &[Vec<String>]) -> Vec<usize> {
         let mut groups = self.row_groups_in_time(q);
         if let Some(rgt) = &self.row_group_terms {
             groups.retain(|&g| {
@@ -1324,7 +1327,7 @@ impl Decoder {
 }
 
 /// For each attribute condition of `q`: the terms that satisfy it.
-fn wanted_terms(q: &SearchQuery) -> Vec<[String; 8]> {
+fn wanted_terms(q: &SearchQuery) -> Vec<Vec<String>> {
     q.attributes
         .iter()
         .map(|(k, v)| terms::query_terms(k, v))
@@ -1354,13 +1357,13 @@ struct AttrFilter<'a> {
 enum Terms<'a> {
     /// `[condition][term dictionary index]`
     Dict(&'a arrow_array::Int32Array, Vec<Vec<bool>>),
-    Plain(&'a arrow_array::StringArray, &'a [[String; 8]]),
+    Plain(&'a arrow_array::StringArray, &'a [Vec<String>]),
 }
 
 impl<'a> AttrFilter<'a> {
     fn new(
         q: &SearchQuery,
-        wanted: &'a [[String; 8]],
+        wanted: &'a [Vec<String>],
         res_col: &'a ArrayRef,
         attrs_col: &'a ArrayRef,
         dedicated_cols: &'a [ArrayRef],

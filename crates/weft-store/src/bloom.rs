@@ -7,24 +7,53 @@ use weft_model::TraceId;
 pub struct Bloom {
     bits: Vec<u64>,
     k: u32,
+    /// Sized exactly (a multiple of 64 bits), positions by multiply-shift; older filters are
+    /// a power of two in size, positions by mask (up to twice the bits for the same rate).
+    exact: bool,
 }
 
-const MAGIC: &[u8; 8] = b"WEFTBLM1";
+/// Power-of-two filters (read only).
+const MAGIC_POW2: &[u8; 8] = b"WEFTBLM1";
+/// Exactly sized filters.
+const MAGIC: &[u8; 8] = b"WEFTBLM2";
 
 impl Bloom {
     /// Sized for `n` ids at roughly 1% false positives (10 bits per id, 7 hashes).
     pub fn with_capacity(n: usize) -> Bloom {
-        let bits = (n.max(1) * 10).next_power_of_two().max(64);
+        Self::with_bits_per_item(n, 10, 7)
+    }
+
+    /// Sized for `n` attribute terms at roughly 0.1% false positives (14 bits per term, 9
+    /// hashes): a search probes every typed form of a value (up to six terms) in every row
+    /// group, so the per-term rate must be well below the per-search rate wanted.
+    pub fn for_terms(n: usize) -> Bloom {
+        Self::with_bits_per_item(n, 14, 9)
+    }
+
+    fn with_bits_per_item(n: usize, bits_per_item: usize, k: u32) -> Bloom {
+        let words = (n.max(1) * bits_per_item).div_ceil(64).max(1);
         Bloom {
-            bits: vec![0; bits / 64],
-            k: 7,
+            bits: vec![0; words],
+            k,
+            exact: true,
         }
     }
 
     fn positions(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = usize> + '_ {
         let h2 = h2 | 1;
-        let mask = (self.bits.len() * 64 - 1) as u64;
-        (0..self.k as u64).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) & mask) as usize)
+        let n = (self.bits.len() * 64) as u64;
+        let exact = self.exact;
+        (0..self.k as u64).map(move |i| {
+            let x = h1.wrapping_add(i.wrapping_mul(h2));
+            if exact {
+                // the position scales the hash's top bits (x * n / 2^64); mix the low bits up
+                // first, as consecutive i differ in them most
+                let x = (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                ((u128::from(x) * u128::from(n)) >> 64) as usize
+            } else {
+                (x & (n - 1)) as usize
+            }
+        })
     }
 
     /// Trace ids are random: their two halves are independent hashes already.
@@ -66,7 +95,7 @@ impl Bloom {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(12 + self.bits.len() * 8);
-        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(if self.exact { MAGIC } else { MAGIC_POW2 });
         out.extend_from_slice(&self.k.to_le_bytes());
         for w in &self.bits {
             out.extend_from_slice(&w.to_le_bytes());
@@ -75,7 +104,12 @@ impl Bloom {
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<Bloom> {
-        if b.len() < 12 || &b[..8] != MAGIC || !(b.len() - 12).is_multiple_of(8) {
+        let exact = match &b.get(..8)? {
+            m if *m == MAGIC => true,
+            m if *m == MAGIC_POW2 => false,
+            _ => return None,
+        };
+        if b.len() < 12 || !(b.len() - 12).is_multiple_of(8) {
             return None;
         }
         let k = u32::from_le_bytes(b[8..12].try_into().ok()?);
@@ -83,10 +117,10 @@ impl Bloom {
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect();
-        if bits.is_empty() || !bits.len().is_power_of_two() || k == 0 || k > 32 {
+        if bits.is_empty() || (!exact && !bits.len().is_power_of_two()) || k == 0 || k > 32 {
             return None;
         }
-        Some(Bloom { bits, k })
+        Some(Bloom { bits, k, exact })
     }
 }
 
@@ -169,15 +203,43 @@ mod tests {
         let back = Bloom::from_bytes(&b.to_bytes()).unwrap();
         assert_eq!(back, b);
         assert!(Bloom::from_bytes(b"garbage").is_none());
+        // exactly sized: 10 bits per id rounded up to a word, not up to a power of two
+        assert_eq!(b.bits.len(), 100_000_usize.div_ceil(64));
+    }
+
+    /// Filters of older blocks (power-of-two sized, positions by mask) still read and answer.
+    #[test]
+    fn power_of_two_filters_of_older_blocks_still_answer() {
+        let mut old = Bloom {
+            bits: vec![0; 2048],
+            k: 7,
+            exact: false,
+        };
+        for i in 0..10_000 {
+            old.insert(&id(i));
+        }
+        let bytes = old.to_bytes();
+        assert_eq!(&bytes[..8], b"WEFTBLM1");
+        let back = Bloom::from_bytes(&bytes).unwrap();
+        assert_eq!(back, old);
+        assert!((0..10_000).all(|i| back.may_contain(&id(i))));
+        let fp = (1_000_000..1_100_000)
+            .filter(|&i| back.may_contain(&id(i)))
+            .count();
+        assert!(fp < 3_000, "false positive rate too high: {fp} / 100000");
+        // an old filter must be a power of two long
+        let mut bad = bytes.clone();
+        bad.truncate(bytes.len() - 8);
+        assert!(Bloom::from_bytes(&bad).is_none());
     }
 
     #[test]
     fn term_filters_round_trip_and_have_no_false_negatives() {
-        let mut g1 = Bloom::with_capacity(1000);
+        let mut g1 = Bloom::for_terms(1000);
         for i in 0..1000 {
             g1.insert_bytes(format!("s:user.id\0user-{i}").as_bytes());
         }
-        let mut g2 = Bloom::with_capacity(10);
+        let mut g2 = Bloom::for_terms(10);
         g2.insert_bytes(b"i:http.response.status_code\x00500");
         let t = RowGroupTerms {
             groups: vec![g1, g2],
@@ -189,7 +251,7 @@ mod tests {
         let fp = (1000..101_000)
             .filter(|i| back.groups[0].may_contain_bytes(format!("s:user.id\0user-{i}").as_bytes()))
             .count();
-        assert!(fp < 3_000, "false positive rate too high: {fp} / 100000");
+        assert!(fp < 400, "false positive rate too high: {fp} / 100000");
         assert!(back.groups[1].may_contain_bytes(b"i:http.response.status_code\x00500"));
         assert!(!back.groups[1].may_contain_bytes(b"s:user.id\0user-1"));
         // the hash is part of the on-disk format: it must never change

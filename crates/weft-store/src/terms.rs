@@ -81,8 +81,30 @@ pub fn element_terms<'a>(key: &'a str, value: &'a AnyValue) -> impl Iterator<Ite
 
 /// The terms a search for `key=text` matches: a scalar attribute of any type whose text is
 /// `text`, or an array attribute with such an element.
-pub fn query_terms(key: &str, text: &str) -> [String; 8] {
-    ["s", "i", "b", "d", "S", "I", "B", "D"].map(|t| format!("{t}:{key}\0{text}"))
+///
+/// Only the types whose written form can be `text` are listed (`vip` is no int, `0777` is
+/// no int either since an int 777 is written `777`), so a search probes the row-group term
+/// filters with as few terms as it can.
+pub fn query_terms(key: &str, text: &str) -> Vec<String> {
+    let int = text.parse::<i64>().is_ok_and(|i| i.to_string() == text);
+    let double = text
+        .parse::<f64>()
+        .is_ok_and(|d| AnyValue::Double(d).to_string() == text);
+    let boolean = text == "true" || text == "false";
+    [
+        ("s", true),
+        ("i", int),
+        ("b", boolean),
+        ("d", double),
+        ("S", true),
+        ("I", int),
+        ("B", boolean),
+        ("D", double),
+    ]
+    .into_iter()
+    .filter(|(_, possible)| *possible)
+    .map(|(t, _)| format!("{t}:{key}\0{text}"))
+    .collect()
 }
 
 /// Whether a value equals what a user typed: the head's form of the same rule (a scalar whose
@@ -153,5 +175,20 @@ mod tests {
             "element terms are never attributes"
         );
         assert_eq!(element_terms("k", &AnyValue::Int(1)).count(), 0);
+        // a search probes only the types whose written form can be the text
+        let types = |text: &str| -> String {
+            query_terms("k", text)
+                .iter()
+                .map(|t| t.chars().next().unwrap())
+                .collect()
+        };
+        assert_eq!(types("vip"), "sS");
+        assert_eq!(types("777"), "sidSID");
+        assert_eq!(types("0777"), "sS");
+        assert_eq!(types("+5"), "sS");
+        assert_eq!(types("1.5"), "sdSD");
+        assert_eq!(types("1e3"), "sS");
+        assert_eq!(types("true"), "sbSB");
+        assert_eq!(types("NaN"), "sdSD");
     }
 }
