@@ -61,9 +61,10 @@ fn parents_stored_as_rows_read_back_in_every_shape() {
     mk(1, 1, None, 100);
     mk(1, 2, Some(1), 50);
     mk(1, 3, Some(0xdead), 120);
-    // trace 2: one chain of 20,000 spans, so it crosses row groups (8,192 rows each) and
+    // trace 2: one chain longer than a row group, so it crosses row groups and pages, and
     // each child starts before its parent
-    for i in 1..=20_000u64 {
+    let long = weft_store::block::ROW_GROUP_ROWS as u64 + 5_000;
+    for i in 1..=long {
         mk(2, i, (i > 1).then(|| i - 1), 1_000_000 - i);
     }
     // trace 3: a span id used twice; a child of it
