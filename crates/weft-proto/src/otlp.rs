@@ -4,6 +4,10 @@
 //! or link id, or an unknown kind or status code, is rejected and counted (OTLP partial
 //! success) with a message naming where it was; the rest of the request is kept.
 
+#[path = "otlp_decode.rs"]
+mod decode;
+pub use decode::decode_batch;
+
 use crate::DecodeError;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1 as common;
