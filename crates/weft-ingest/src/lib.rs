@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use weft_proto::{otlp, ExportTraceServiceRequest};
+use weft_proto::otlp;
 use weft_store::{StoreError, TraceWriter, WriteRequest};
 
 /// Limits that keep a receiver's memory bounded.
@@ -145,14 +145,16 @@ impl Receiver {
                     self.limits.retry_after,
                 )
             })?;
-        let req: ExportTraceServiceRequest = match encoding {
+        let (batch, rejected) = match encoding {
+            // straight from the wire format into the model, no generated structs in between
             Encoding::Protobuf => {
-                otlp::decode_request(&body).map_err(|e| IngestError::bad_request(e.to_string()))?
+                otlp::decode_batch(&body).map_err(|e| IngestError::bad_request(e.to_string()))?
             }
-            Encoding::Json => weft_proto::json::decode_request(&body)
-                .map_err(|e| IngestError::bad_request(format!("invalid OTLP/JSON: {e}")))?,
+            Encoding::Json => otlp::batch_from_request(
+                weft_proto::json::decode_request(&body)
+                    .map_err(|e| IngestError::bad_request(format!("invalid OTLP/JSON: {e}")))?,
+            ),
         };
-        let (batch, rejected) = otlp::batch_from_request(req);
         let accepted = Accepted {
             accepted_spans: batch.span_count() as u64,
             rejected_spans: rejected.count,

@@ -180,12 +180,11 @@ impl EmbeddedStore {
                 continue;
             }
             let r = wal::replay_segment(&path, |payload| {
-                let req =
-                    weft_proto::otlp::decode_request(payload).map_err(|e| StoreError::Corrupt {
+                let (batch, _) =
+                    weft_proto::otlp::decode_batch(payload).map_err(|e| StoreError::Corrupt {
                         path: path.display().to_string(),
                         message: format!("a frame with a valid checksum does not decode: {e}"),
                     })?;
-                let (batch, _) = weft_proto::otlp::batch_from_request(req);
                 report.replayed_spans += batch.span_count() as u64;
                 head.push_batch(batch);
                 Ok(())
