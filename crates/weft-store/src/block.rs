@@ -151,7 +151,9 @@ fn spans_fields() -> Vec<Field> {
         Field::new(col::START, DataType::Int64, false),
         // end - start, signed (so an end before the start survives)
         Field::new(col::DURATION, DataType::Int64, false),
-        Field::new(col::SERVICE, dict(), false),
+        // format 1 wrote each span's service name here; format 2 leaves it null (the name is
+        // in the resource cell, whose dictionary holds each distinct resource once)
+        Field::new(col::SERVICE, dict(), true),
         Field::new(col::NAME, dict(), false),
         Field::new(col::KIND, DataType::Int32, false),
         Field::new(col::STATUS_CODE, DataType::Int32, false),
@@ -517,8 +519,8 @@ fn spans_batch(
         .map(|_| StringDictionaryBuilder::new())
         .collect();
     let mut ded_set = vec![false; dedicated.len()];
-    // per distinct resource pointer: its OTLP bytes and service name
-    let mut res_cache: HashMap<*const Resource, (Vec<u8>, &str)> = HashMap::new();
+    // per distinct resource pointer: its OTLP bytes
+    let mut res_cache: HashMap<*const Resource, Vec<u8>> = HashMap::new();
     let mut term_buf = String::new();
     let mut scope_cache: HashMap<*const Scope, Vec<u8>> = HashMap::new();
     for (fs, prow) in spans.iter().zip(parent_rows) {
@@ -541,18 +543,17 @@ fn spans_batch(
         }
         start.append_value(s.start_time_unix_nano as i64);
         duration.append_value(s.end_time_unix_nano.wrapping_sub(s.start_time_unix_nano) as i64);
-        let (res_bytes, svc) = res_cache
+        let res_bytes = res_cache
             .entry(Arc::as_ptr(&fs.resource))
             .or_insert_with(|| {
-                let bytes = pb::ResourceSpans {
+                pb::ResourceSpans {
                     resource: Some(otlp::resource_to_proto(&fs.resource)),
                     scope_spans: vec![],
                     schema_url: fs.resource.schema_url.clone(),
                 }
-                .encode_to_vec();
-                (bytes, fs.resource.service_name())
+                .encode_to_vec()
             });
-        service.append_value(*svc);
+        service.append_null();
         resource.append_value(&*res_bytes);
         name.append_value(&s.name);
         kind.append_value(s.kind as i32);
@@ -984,12 +985,11 @@ impl Block {
             col::TRACE_ID,
             col::START,
             col::DURATION,
-            col::SERVICE,
             col::NAME,
             col::STATUS_CODE,
+            col::RESOURCE,
         ];
         if !q.attributes.is_empty() {
-            cols.push(col::RESOURCE);
             cols.push(col::ATTRS);
             cols.extend(ded_names.iter().map(String::as_str));
         }
@@ -1047,11 +1047,17 @@ impl Block {
             let ids = batch.column(0).as_fixed_size_binary();
             let start = batch.column(1).as_primitive::<Int64Type>();
             let dur = batch.column(2).as_primitive::<Int64Type>();
-            let svc = batch.column(3).as_dictionary::<Int32Type>();
-            let name = batch.column(4).as_dictionary::<Int32Type>();
-            let status = batch.column(5).as_primitive::<Int32Type>();
+            let name = batch.column(3).as_dictionary::<Int32Type>();
+            let status = batch.column(4).as_primitive::<Int32Type>();
+            let res = batch.column(5).as_dictionary::<Int32Type>();
             // equality on dictionary columns: decide once per dictionary value, then compare keys
-            let svc_ok = dict_matches(svc.values().as_string::<i32>(), q.service.as_deref());
+            let svc_ok = match q.service.as_deref() {
+                None => vec![true; res.values().len()],
+                Some(want) => resources(res.values())?
+                    .iter()
+                    .map(|r| r.service_name() == want)
+                    .collect(),
+            };
             let name_ok = dict_matches(name.values().as_string::<i32>(), q.span_name.as_deref());
             let attr_filter = if wanted.is_empty() {
                 None
@@ -1059,9 +1065,9 @@ impl Block {
                 Some(AttrFilter::new(
                     q,
                     wanted,
+                    batch.column(5),
                     batch.column(6),
-                    batch.column(7),
-                    &batch.columns()[8..],
+                    &batch.columns()[7..],
                 )?)
             };
             let mut last: Option<&[u8]> = None;
@@ -1070,7 +1076,7 @@ impl Block {
                 if last == Some(tid) {
                     continue; // this trace already matched
                 }
-                if !svc_ok[svc.keys().value(row) as usize]
+                if !svc_ok[res.keys().value(row) as usize]
                     || !name_ok[name.keys().value(row) as usize]
                 {
                     continue;
@@ -1403,6 +1409,26 @@ fn wanted_terms(q: &SearchQuery) -> Vec<Vec<String>> {
 }
 
 /// For each dictionary value: whether it equals `want` (every value when `want` is `None`).
+/// The resources of a resource column's dictionary (OTLP `ResourceSpans` cells).
+fn resources(values: &ArrayRef) -> Result<Vec<Resource>> {
+    values
+        .as_binary::<i32>()
+        .iter()
+        .map(|cell| {
+            let rs = pb::ResourceSpans::decode(cell.unwrap_or_default()).map_err(|e| {
+                StoreError::Corrupt {
+                    path: "resource column".into(),
+                    message: e.to_string(),
+                }
+            })?;
+            Ok(otlp::resource_from_proto(
+                rs.resource.unwrap_or_default(),
+                rs.schema_url,
+            ))
+        })
+        .collect()
+}
+
 fn dict_matches(values: &arrow_array::StringArray, want: Option<&str>) -> Vec<bool> {
     (0..values.len())
         .map(|i| want.is_none_or(|w| values.value(i) == w))
@@ -1437,18 +1463,12 @@ impl<'a> AttrFilter<'a> {
         dedicated_cols: &'a [ArrayRef],
     ) -> Result<AttrFilter<'a>> {
         let res = res_col.as_dictionary::<Int32Type>();
-        let res_values = res.values().as_binary::<i32>();
+        let res_values = resources(res.values())?;
         let mut resource_ok = vec![vec![false; res_values.len()]; wanted.len()];
-        for (i, cell) in res_values.iter().enumerate() {
-            let rs = pb::ResourceSpans::decode(cell.unwrap_or_default()).map_err(|e| {
-                StoreError::Corrupt {
-                    path: "resource column".into(),
-                    message: e.to_string(),
-                }
-            })?;
-            let attrs = otlp::attributes_from_proto(rs.resource.unwrap_or_default().attributes);
+        for (i, r) in res_values.iter().enumerate() {
             for (c, (k, v)) in q.attributes.iter().enumerate() {
-                resource_ok[c][i] = attrs
+                resource_ok[c][i] = r
+                    .attributes
                     .iter()
                     .any(|kv| kv.key == *k && terms::value_matches(&kv.value, v));
             }
