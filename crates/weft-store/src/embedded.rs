@@ -746,14 +746,29 @@ fn pick_compaction(
     stuck.into_iter().collect()
 }
 
+/// Whether the in-memory spans need the cutter now: a sealed head waits, the head is full,
+/// or more than a quarter of the memory limit is in use.
+fn cut_pending(shared: &Shared) -> bool {
+    let sealed = shared.sealed.read();
+    let head = shared.head.read();
+    !sealed.is_empty()
+        || head.len() >= shared.opts.block_max_spans
+        || head.approx_bytes > shared.opts.max_memory_bytes / 4
+}
+
 /// Applies retention and compacts, every maintenance interval.
 fn compactor(shared: Arc<Shared>) {
     while pause(&shared, shared.opts.maintenance_interval) {
         if let Err(e) = apply_retention(&shared) {
             tracing::error!(error = %e, "retention failed; will retry");
         }
-        // merge while there is work, yielding between rounds
+        // merge while there is work, yielding between rounds; cuts come first: while the head
+        // waits to be written (ingest faster than the cutter), merging would take the CPU the
+        // cutter needs and writers would be refused sooner
         loop {
+            if cut_pending(&shared) {
+                break;
+            }
             match compact_once(&shared) {
                 Ok(true) if !shared.shutdown.load(Ordering::SeqCst) => continue,
                 Ok(_) => break,
