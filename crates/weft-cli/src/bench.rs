@@ -5,12 +5,6 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    span, status, ResourceSpans, ScopeSpans, Span, Status,
-};
 use prost::Message;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -90,188 +84,6 @@ const TRACEQL_DEFAULTS: &[&str] = &[
     r#"{ resource.service.name = "inventory" } | count() > 2"#,
 ];
 
-const SERVICES: &[(&str, &[&str])] = &[
-    ("frontend", &["GET /", "GET /cart", "POST /checkout"]),
-    (
-        "api-gateway",
-        &[
-            "GET /api/orders/{id}",
-            "POST /api/orders",
-            "GET /api/products",
-        ],
-    ),
-    ("orders", &["CreateOrder", "GetOrder", "ListOrders"]),
-    ("payments", &["Charge", "Refund"]),
-    ("inventory", &["Reserve", "Release", "Lookup"]),
-    (
-        "postgres",
-        &["SELECT orders", "INSERT orders", "UPDATE stock"],
-    ),
-];
-
-fn s(v: &str) -> Option<AnyValue> {
-    Some(AnyValue {
-        value: Some(any_value::Value::StringValue(v.to_string())),
-    })
-}
-fn i(v: i64) -> Option<AnyValue> {
-    Some(AnyValue {
-        value: Some(any_value::Value::IntValue(v)),
-    })
-}
-fn kv(k: &str, v: Option<AnyValue>) -> KeyValue {
-    KeyValue {
-        key: k.to_string(),
-        value: v,
-        ..Default::default()
-    }
-}
-
-/// Builds requests of realistic traces: a tree across services with HTTP, DB and custom
-/// attributes, errors at the configured rate.
-struct Generator {
-    resources: Vec<Resource>,
-    args_spans_per_trace: usize,
-    extra_attributes: usize,
-    error_rate: f64,
-}
-
-impl Generator {
-    fn new(a: &BenchArgs) -> Generator {
-        let resources = SERVICES
-            .iter()
-            .map(|(svc, _)| Resource {
-                attributes: vec![
-                    kv("service.name", s(svc)),
-                    kv("service.version", s("1.4.2")),
-                    kv("deployment.environment.name", s("bench")),
-                    kv("host.name", s(&format!("{svc}-7d9f8"))),
-                    kv("telemetry.sdk.language", s("rust")),
-                ],
-                ..Default::default()
-            })
-            .collect();
-        Generator {
-            resources,
-            args_spans_per_trace: a.spans_per_trace.max(1),
-            extra_attributes: a.extra_attributes,
-            error_rate: a.error_rate,
-        }
-    }
-
-    /// One request of about `n` spans; returns it with the trace ids it holds.
-    fn request(&self, rng: &mut impl Rng, n: usize) -> (ExportTraceServiceRequest, Vec<[u8; 16]>) {
-        let mut per_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
-        let mut ids = Vec::new();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let mut made = 0;
-        while made < n {
-            let trace_id: [u8; 16] = rng.random();
-            ids.push(trace_id);
-            let error_trace = rng.random_bool(self.error_rate.clamp(0.0, 1.0));
-            let start = now - rng.random_range(0..1_000_000_000u64);
-            let mut parents: Vec<([u8; 8], u64, u64)> = Vec::new();
-            let total = 2_000_000 + rng.random_range(0..200_000_000u64);
-            for k in 0..self.args_spans_per_trace {
-                let span_id: [u8; 8] = rng.random();
-                let (parent, pstart, pdur) = if k == 0 {
-                    (Vec::new(), start, total)
-                } else {
-                    let p = parents[rng.random_range(0..parents.len())];
-                    (p.0.to_vec(), p.1, p.2)
-                };
-                let svc = if k == 0 {
-                    0
-                } else {
-                    1 + rng.random_range(0..SERVICES.len() - 1)
-                };
-                let ops = SERVICES[svc].1;
-                let name = ops[rng.random_range(0..ops.len())];
-                let off = if k == 0 {
-                    0
-                } else {
-                    rng.random_range(0..pdur / 2 + 1)
-                };
-                let dur = if k == 0 {
-                    total
-                } else {
-                    rng.random_range(1..(pdur - off).max(2))
-                };
-                let error = error_trace && k == self.args_spans_per_trace - 1;
-                let mut attributes = vec![
-                    kv(
-                        "http.request.method",
-                        s(if name.starts_with("POST") {
-                            "POST"
-                        } else {
-                            "GET"
-                        }),
-                    ),
-                    kv("http.route", s(name)),
-                    kv(
-                        "http.response.status_code",
-                        i(if error { 500 } else { 200 }),
-                    ),
-                    kv(
-                        "user.id",
-                        s(&format!("user-{}", rng.random_range(0..10_000))),
-                    ),
-                ];
-                if SERVICES[svc].0 == "postgres" {
-                    attributes.push(kv("db.system.name", s("postgresql")));
-                    attributes.push(kv("db.query.text", s("SELECT * FROM orders WHERE id = ?")));
-                }
-                for x in 0..self.extra_attributes {
-                    attributes.push(kv(&format!("app.attr_{x}"), i(rng.random_range(0..1000))));
-                }
-                per_service[svc].push(Span {
-                    trace_id: trace_id.to_vec(),
-                    span_id: span_id.to_vec(),
-                    parent_span_id: parent,
-                    name: name.to_string(),
-                    kind: if k == 0 {
-                        span::SpanKind::Server as i32
-                    } else {
-                        span::SpanKind::Internal as i32
-                    },
-                    start_time_unix_nano: pstart + off,
-                    end_time_unix_nano: pstart + off + dur,
-                    attributes,
-                    status: error.then(|| Status {
-                        code: status::StatusCode::Error as i32,
-                        message: "upstream returned 500".into(),
-                    }),
-                    ..Default::default()
-                });
-                parents.push((span_id, pstart + off, dur));
-                made += 1;
-            }
-        }
-        let resource_spans = per_service
-            .into_iter()
-            .enumerate()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, spans)| ResourceSpans {
-                resource: Some(self.resources[k].clone()),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "weft-bench".into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        ..Default::default()
-                    }),
-                    spans,
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            })
-            .collect();
-        (ExportTraceServiceRequest { resource_spans }, ids)
-    }
-}
-
 struct Shared {
     sent_spans: AtomicU64,
     failed_requests: AtomicU64,
@@ -314,7 +126,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         Protocol::Grpc => "http://127.0.0.1:4317".into(),
         Protocol::Http => "http://127.0.0.1:4318".into(),
     });
-    let gen = Arc::new(Generator::new(&a));
+    let gen = Arc::new(weft_proto::synthetic::Workload::new(
+        a.spans_per_trace,
+        a.extra_attributes,
+        a.error_rate,
+    ));
     let shared = Arc::new(Shared {
         sent_spans: AtomicU64::new(0),
         failed_requests: AtomicU64::new(0),
@@ -376,7 +192,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                         tokio::time::sleep(due - el).await;
                     }
                 }
-                let (req, ids) = gen.request(&mut rng, batch);
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0);
+                let (req, ids) = gen.request(&mut rng, batch, now);
                 let n: usize = req.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
                 let t = Instant::now();
                 let ok = match grpc.as_mut() {

@@ -1,9 +1,11 @@
 //! Wire formats ↔ weft's model: OTLP protobuf ([`otlp`]) and OTLP/JSON ([`json`]), and Jaeger's
-//! JSON views of a trace ([`jaeger`]).
+//! JSON views of a trace ([`jaeger`]); and the synthetic OTLP workload of `weft bench`
+//! ([`synthetic`]).
 
 pub mod jaeger;
 pub mod json;
 pub mod otlp;
+pub mod synthetic;
 
 pub use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
