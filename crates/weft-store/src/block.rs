@@ -316,9 +316,11 @@ pub fn write_block(
     let mut summaries: Vec<TraceSummary> = Vec::new();
     // per distinct resource (the head interns equal resources into one): its service name;
     // per (resource, name, kind): whether the operation is recorded already
-    let mut services: HashMap<*const Resource, &str> = HashMap::new();
-    let mut seen_ops: std::collections::HashSet<(*const Resource, &str, i32)> =
-        std::collections::HashSet::new();
+    // (pointer keys hash with Fx; span names come from clients, so ahash, which resists
+    // crafted collisions)
+    let mut services: rustc_hash::FxHashMap<*const Resource, &str> = Default::default();
+    let mut seen_ops: std::collections::HashSet<(*const Resource, &str, i32), ahash::RandomState> =
+        Default::default();
     for fs in &spans {
         let s = &fs.span;
         meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start_time_unix_nano);
@@ -519,10 +521,15 @@ fn spans_batch(
         .map(|_| StringDictionaryBuilder::new())
         .collect();
     let mut ded_set = vec![false; dedicated.len()];
+    let ded_slot: std::collections::HashMap<&str, usize, ahash::RandomState> = dedicated
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
     // per distinct resource pointer: its OTLP bytes
-    let mut res_cache: HashMap<*const Resource, Vec<u8>> = HashMap::new();
+    let mut res_cache: rustc_hash::FxHashMap<*const Resource, Vec<u8>> = Default::default();
     let mut term_buf = String::new();
-    let mut scope_cache: HashMap<*const Scope, Vec<u8>> = HashMap::new();
+    let mut scope_cache: rustc_hash::FxHashMap<*const Scope, Vec<u8>> = Default::default();
     for (fs, prow) in spans.iter().zip(parent_rows) {
         let s = &fs.span;
         trace_id.append_value(s.trace_id.0).expect("16 bytes");
@@ -581,10 +588,10 @@ fn spans_batch(
         ded_set.iter_mut().for_each(|x| *x = false);
         for kv in &s.attributes {
             if terms::write_term(&mut term_buf, &kv.key, &kv.value) {
-                let slot = if all_terms {
-                    dedicated
-                        .iter()
-                        .position(|k| *k == kv.key)
+                let slot = if all_terms && !ded_slot.is_empty() {
+                    ded_slot
+                        .get(kv.key.as_str())
+                        .copied()
                         .filter(|&i| !ded_set[i])
                 } else {
                     None

@@ -37,6 +37,9 @@ pub fn write_term(buf: &mut String, key: &str, value: &AnyValue) -> bool {
     match value {
         AnyValue::String(s) => buf.push_str(s),
         AnyValue::Bool(b) => buf.push_str(if *b { "true" } else { "false" }),
+        // the same text as `Display`, without the formatting machinery (the cut writes one
+        // term per attribute of every span)
+        AnyValue::Int(i) => buf.push_str(itoa::Buffer::new().format(*i)),
         other => {
             let _ = write!(buf, "{other}");
         }
