@@ -474,14 +474,7 @@ fn dedicated_keys(spans: &[&FlatSpan]) -> Vec<String> {
         sampled += 1;
         seen.clear();
         for kv in &fs.span.attributes {
-            let scalar = matches!(
-                kv.value,
-                weft_model::AnyValue::String(_)
-                    | weft_model::AnyValue::Int(_)
-                    | weft_model::AnyValue::Bool(_)
-                    | weft_model::AnyValue::Double(_)
-            );
-            if scalar && !kv.key.contains('\0') && !seen.contains(&kv.key.as_str()) {
+            if terms::is_term(&kv.key, &kv.value) && !seen.contains(&kv.key.as_str()) {
                 seen.push(&kv.key);
                 *counts.entry(&kv.key).or_default() += 1;
             }
@@ -583,7 +576,7 @@ fn spans_batch(
         let all_terms = s
             .attributes
             .iter()
-            .all(|kv| terms::write_term(&mut term_buf, &kv.key, &kv.value));
+            .all(|kv| terms::is_term(&kv.key, &kv.value));
         layout_buf.clear();
         ded_set.iter_mut().for_each(|x| *x = false);
         for kv in &s.attributes {
@@ -819,6 +812,7 @@ impl Block {
         &self,
         columns: Option<&[&str]>,
         row_groups: Option<Vec<usize>>,
+        rows: Option<RowSelection>,
     ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
         let path = self.dir.join(SPANS_FILE);
         let file = self.spans_file.clone();
@@ -840,6 +834,9 @@ impl Block {
         }
         if let Some(rg) = row_groups {
             b = b.with_row_groups(rg);
+        }
+        if let Some(sel) = rows {
+            b = b.with_row_selection(sel);
         }
         b.build().map_err(|e| pq_err(&path, e))
     }
@@ -870,20 +867,11 @@ impl Block {
         let mut out = Vec::new();
         let mut dec = Decoder::default();
         for g in groups {
-            let path = self.dir.join(SPANS_FILE);
-            let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(
-                self.spans_file.clone(),
-                self.spans_meta.clone(),
-            )
-            .with_batch_size(PAGE_ROWS)
-            .with_row_groups(vec![g]);
-            if let Some(sel) = self.pages_for(g, id) {
-                if sel.row_count() == 0 {
-                    continue;
-                }
-                b = b.with_row_selection(sel);
+            let pages = self.pages_for(g, id);
+            if pages.as_ref().is_some_and(|p| p.row_count() == 0) {
+                continue;
             }
-            for batch in b.build().map_err(|e| pq_err(&path, e))? {
+            for batch in self.reader(None, Some(vec![g]), pages)? {
                 let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
                 let ids = batch.column(0).as_fixed_size_binary();
                 // rows are sorted by trace id: find the run
@@ -943,7 +931,7 @@ impl Block {
     pub fn read_all(&self) -> Result<Vec<FlatSpan>> {
         let mut out = Vec::with_capacity(self.meta.span_count as usize);
         let mut dec = Decoder::default();
-        for batch in self.reader(None, None)? {
+        for batch in self.reader(None, None, None)? {
             let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
             for row in 0..batch.num_rows() {
                 dec.push(&batch, row, &mut out)
@@ -1049,7 +1037,7 @@ impl Block {
         groups: Vec<usize>,
         out: &mut Vec<(TraceId, u64)>,
     ) -> Result<()> {
-        for batch in self.reader(Some(cols), Some(groups))? {
+        for batch in self.reader(Some(cols), Some(groups), None)? {
             let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
             let ids = batch.column(0).as_fixed_size_binary();
             let start = batch.column(1).as_primitive::<Int64Type>();

@@ -15,6 +15,14 @@ pub fn term(key: &str, value: &AnyValue) -> Option<String> {
     write_term(&mut buf, key, value).then_some(buf)
 }
 
+/// Whether a term can hold this attribute: a scalar value and a key without NUL.
+pub fn is_term(key: &str, value: &AnyValue) -> bool {
+    matches!(
+        value,
+        AnyValue::String(_) | AnyValue::Int(_) | AnyValue::Bool(_) | AnyValue::Double(_)
+    ) && !key.contains('\0')
+}
+
 /// Writes the term of one attribute into `buf` (cleared first), without allocating when `buf`
 /// has room; returns false (and leaves `buf` meaningless) when a term cannot hold the value.
 pub fn write_term(buf: &mut String, key: &str, value: &AnyValue) -> bool {
