@@ -26,7 +26,9 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, DictionaryArray, Int32Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use opentelemetry_proto::tonic::trace::v1 as pb;
 use parquet::arrow::arrow_reader::RowSelection;
@@ -274,25 +276,13 @@ fn writer_props(sorted: bool, block_level: u32) -> WriterProperties {
 pub fn write_block(
     blocks_dir: &Path,
     id: &str,
-    mut spans: Vec<&FlatSpan>,
+    spans: Vec<&FlatSpan>,
     wal_through: u64,
     level: u32,
     created_unix_nano: u64,
     compacted_from: Vec<String>,
 ) -> Result<Block> {
-    spans.sort_by(|a, b| {
-        (a.span.trace_id, a.span.start_time_unix_nano, a.span.span_id).cmp(&(
-            b.span.trace_id,
-            b.span.start_time_unix_nano,
-            b.span.span_id,
-        ))
-    });
-    // the same span twice (a retried export, or a crash between compaction steps) is kept once
-    spans.dedup_by(|a, b| {
-        a.span.trace_id == b.span.trace_id
-            && a.span.span_id == b.span.span_id
-            && a.span.start_time_unix_nano == b.span.start_time_unix_nano
-    });
+    let spans = sorted_unique(spans);
 
     let tmp = blocks_dir.join(format!("{id}.tmp"));
     let final_dir = blocks_dir.join(id);
@@ -309,37 +299,26 @@ pub fn write_block(
         compacted_from,
         ..Default::default()
     };
+    let ids = Ids::new(&spans);
     let traces = spans
         .chunk_by(|a, b| a.span.trace_id == b.span.trace_id)
         .count();
     let mut bloom = Bloom::with_capacity(traces);
-    let mut summaries: Vec<TraceSummary> = Vec::new();
-    // per distinct resource (the head interns equal resources into one): its service name;
-    // per (resource, name, kind): whether the operation is recorded already
-    // (pointer keys hash with Fx; span names come from clients, so ahash, which resists
-    // crafted collisions)
-    let mut services: rustc_hash::FxHashMap<*const Resource, &str> = Default::default();
-    let mut seen_ops: std::collections::HashSet<(*const Resource, &str, i32), ahash::RandomState> =
-        Default::default();
-    for fs in &spans {
+    let mut summaries: Vec<TraceSummary> = Vec::with_capacity(traces);
+    // (service, span name, kind) by id
+    let mut ops: rustc_hash::FxHashSet<(u32, i32, i32)> = Default::default();
+    for (i, fs) in spans.iter().enumerate() {
         let s = &fs.span;
         meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start_time_unix_nano);
         meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start_time_unix_nano);
         meta.max_end_unix_nano = meta.max_end_unix_nano.max(s.end_time_unix_nano);
-        let res = Arc::as_ptr(&fs.resource);
-        let svc = *services
-            .entry(res)
-            .or_insert_with(|| fs.resource.service_name());
-        if seen_ops.insert((res, s.name.as_str(), s.kind as i32)) {
-            meta.operations
-                .entry(svc.to_string())
-                .or_default()
-                .insert((s.name.clone(), s.kind as i32));
-        }
+        let svc = ids.resource_service[ids.resource[i] as usize];
+        let name = ids.name[i];
+        ops.insert((svc, name, s.kind as i32));
         let add = |t: &mut TraceSummary| {
             t.add(
-                svc,
-                &s.name,
+                ids.services[svc as usize],
+                ids.names[name as usize],
                 s.parent_span_id.is_none(),
                 s.start_time_unix_nano,
                 s.end_time_unix_nano,
@@ -356,6 +335,12 @@ pub fn write_block(
             }
         }
     }
+    for (svc, name, kind) in ops {
+        meta.operations
+            .entry(ids.services[svc as usize].to_string())
+            .or_default()
+            .insert((ids.names[name as usize].to_string(), kind));
+    }
     meta.span_count = spans.len() as u64;
     meta.trace_count = summaries.len() as u64;
     if spans.is_empty() {
@@ -367,18 +352,17 @@ pub fn write_block(
     let parent_rows = parent_rows(&spans);
     meta.dedicated_keys = dedicated_keys(&spans);
     let dedicated = &meta.dedicated_keys;
+    let values = ids.dictionaries();
     write_parquet(
         &spans_path,
         spans_schema(dedicated.len()),
         writer_props(true, level),
-        spans
-            .chunks(ROW_GROUP_ROWS)
-            .zip(parent_rows.chunks(ROW_GROUP_ROWS))
-            .map(|(chunk, parent_rows)| {
-                let (batch, terms) = spans_batch(chunk, parent_rows, dedicated);
-                row_group_terms.groups.push(terms);
-                batch
-            }),
+        (0..spans.len()).step_by(ROW_GROUP_ROWS).map(|first| {
+            let rows = first..(first + ROW_GROUP_ROWS).min(spans.len());
+            let (batch, terms) = spans_batch(&spans, rows, &parent_rows, &ids, &values, dedicated);
+            row_group_terms.groups.push(terms);
+            batch
+        }),
     )?;
     let summary_path = tmp.join(SUMMARY_FILE);
     write_parquet(
@@ -429,7 +413,149 @@ fn write_parquet(
     file.sync_all().map_err(|e| StoreError::io(path, e))
 }
 
-/// One row group's columns, and the bloom filter over the terms of its spans and resources.
+/// Spans sorted by (trace id, start, span id), each (trace id, span id, start) once: the same
+/// span twice (a retried export, or a crash between compaction steps) is kept once.
+/// Sorted through a compact key per span, so the sort neither follows pointers nor compares
+/// byte arrays.
+fn sorted_unique(spans: Vec<&FlatSpan>) -> Vec<&FlatSpan> {
+    let mut keys: Vec<(u128, u64, u64, usize)> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, fs)| {
+            let s = &fs.span;
+            (
+                u128::from_be_bytes(s.trace_id.0),
+                s.start_time_unix_nano,
+                u64::from_be_bytes(s.span_id.0),
+                i,
+            )
+        })
+        .collect();
+    // big-endian keys order as the bytes do; the index breaks ties, so this is a stable
+    // sort's order and the first of equal spans is kept
+    keys.sort_unstable();
+    keys.dedup_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2));
+    keys.into_iter().map(|k| spans[k.3]).collect()
+}
+
+/// The resource, scope and span name of each span of a block as small ids, learnt in one
+/// pass: summaries, operations and the dictionary columns then neither hash nor compare
+/// those again, and each distinct resource and scope is encoded once per block.
+struct Ids<'a> {
+    /// Per span, in block order: ids into `resources`, `scopes` and `names`.
+    resource: Vec<i32>,
+    scope: Vec<i32>,
+    name: Vec<i32>,
+    resources: Vec<&'a Arc<Resource>>,
+    scopes: Vec<&'a Arc<Scope>>,
+    names: Vec<&'a str>,
+    /// Per resource id: the id of its service name in `services`.
+    resource_service: Vec<u32>,
+    services: Vec<&'a str>,
+}
+
+/// The distinct values the dictionary columns index, shared by every row group of a block
+/// (the Parquet writer keeps in each column chunk only the values its rows use).
+struct DictValues {
+    names: ArrayRef,
+    resources: ArrayRef,
+    scopes: ArrayRef,
+}
+
+impl<'a> Ids<'a> {
+    fn new(spans: &[&'a FlatSpan]) -> Ids<'a> {
+        let n = spans.len();
+        let mut ids = Ids {
+            resource: Vec::with_capacity(n),
+            scope: Vec::with_capacity(n),
+            name: Vec::with_capacity(n),
+            resources: Vec::new(),
+            scopes: Vec::new(),
+            names: Vec::new(),
+            resource_service: Vec::new(),
+            services: Vec::new(),
+        };
+        // the head interns equal resources and scopes into one allocation: their pointers
+        // are their identity (Fx); names come from clients, so ahash, which resists crafted
+        // collisions
+        let mut resource_ix: rustc_hash::FxHashMap<*const Resource, i32> = Default::default();
+        let mut scope_ix: rustc_hash::FxHashMap<*const Scope, i32> = Default::default();
+        let mut name_ix: HashMap<&str, i32, ahash::RandomState> = Default::default();
+        let mut service_ix: HashMap<&str, u32, ahash::RandomState> = Default::default();
+        for fs in spans {
+            let r = *resource_ix
+                .entry(Arc::as_ptr(&fs.resource))
+                .or_insert_with(|| {
+                    let svc = fs.resource.service_name();
+                    let next = ids.services.len() as u32;
+                    let s = *service_ix.entry(svc).or_insert(next);
+                    if s == next {
+                        ids.services.push(svc);
+                    }
+                    ids.resource_service.push(s);
+                    ids.resources.push(&fs.resource);
+                    ids.resources.len() as i32 - 1
+                });
+            ids.resource.push(r);
+            let sc = *scope_ix.entry(Arc::as_ptr(&fs.scope)).or_insert_with(|| {
+                ids.scopes.push(&fs.scope);
+                ids.scopes.len() as i32 - 1
+            });
+            ids.scope.push(sc);
+            let nm = *name_ix.entry(fs.span.name.as_str()).or_insert_with(|| {
+                ids.names.push(&fs.span.name);
+                ids.names.len() as i32 - 1
+            });
+            ids.name.push(nm);
+        }
+        ids
+    }
+
+    fn dictionaries(&self) -> DictValues {
+        let resources: BinaryArray = self
+            .resources
+            .iter()
+            .map(|r| {
+                Some(
+                    pb::ResourceSpans {
+                        resource: Some(otlp::resource_to_proto(r)),
+                        scope_spans: vec![],
+                        schema_url: r.schema_url.clone(),
+                    }
+                    .encode_to_vec(),
+                )
+            })
+            .collect();
+        let scopes: BinaryArray = self
+            .scopes
+            .iter()
+            .map(|s| {
+                Some(
+                    pb::ScopeSpans {
+                        scope: Some(otlp::scope_to_proto(s)),
+                        spans: vec![],
+                        schema_url: s.schema_url.clone(),
+                    }
+                    .encode_to_vec(),
+                )
+            })
+            .collect();
+        DictValues {
+            names: Arc::new(StringArray::from_iter_values(self.names.iter())),
+            resources: Arc::new(resources),
+            scopes: Arc::new(scopes),
+        }
+    }
+}
+
+/// A dictionary column of `rows` from per-span ids into `values`.
+fn dict_column(ids: &[i32], rows: std::ops::Range<usize>, values: &ArrayRef) -> ArrayRef {
+    let keys = Int32Array::from(ids[rows].to_vec());
+    Arc::new(
+        DictionaryArray::<Int32Type>::try_new(keys, values.clone()).expect("ids index the values"),
+    )
+}
+
 /// For spans sorted by trace: the position of each span's parent among its trace's rows, when
 /// the parent is there.
 fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
@@ -467,7 +593,7 @@ fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
 /// dictionary indices, instead of sharing the `attrs` dictionary with every other term.
 fn dedicated_keys(spans: &[&FlatSpan]) -> Vec<String> {
     let step = (spans.len() / 20_000).max(1);
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: HashMap<&str, usize, ahash::RandomState> = Default::default();
     let mut sampled = 0usize;
     let mut seen: Vec<&str> = Vec::new();
     for fs in spans.iter().step_by(step) {
@@ -487,11 +613,18 @@ fn dedicated_keys(spans: &[&FlatSpan]) -> Vec<String> {
     keys.into_iter().map(|(k, _)| k.to_string()).collect()
 }
 
+/// Row group `rows` of a block's (sorted) spans as columns, and the bloom filter over the
+/// terms of its spans and resources.
 fn spans_batch(
-    spans: &[&FlatSpan],
+    all: &[&FlatSpan],
+    rows: std::ops::Range<usize>,
     parent_rows: &[Option<i32>],
+    ids: &Ids,
+    values: &DictValues,
     dedicated: &[String],
 ) -> (RecordBatch, Bloom) {
+    let spans = &all[rows.clone()];
+    let parent_rows = &parent_rows[rows.clone()];
     let n = spans.len();
     let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
@@ -499,13 +632,9 @@ fn spans_batch(
     let mut parent_row = Int32Builder::with_capacity(n);
     let mut start = Int64Builder::with_capacity(n);
     let mut duration = Int64Builder::with_capacity(n);
-    let mut service = StringDictionaryBuilder::<Int32Type>::new();
-    let mut name = StringDictionaryBuilder::<Int32Type>::new();
     let mut kind = Int32Builder::with_capacity(n);
     let mut status_code = Int32Builder::with_capacity(n);
     let mut status_message = StringBuilder::new();
-    let mut resource = BinaryDictionaryBuilder::<Int32Type>::new();
-    let mut scope = BinaryDictionaryBuilder::<Int32Type>::new();
     let mut detail = BinaryBuilder::new();
     let mut attrs = ListBuilder::new(StringDictionaryBuilder::<Int32Type>::new());
     let mut layout = BinaryDictionaryBuilder::<Int32Type>::new();
@@ -519,10 +648,8 @@ fn spans_batch(
         .enumerate()
         .map(|(i, k)| (k.as_str(), i))
         .collect();
-    // per distinct resource pointer: its OTLP bytes
-    let mut res_cache: rustc_hash::FxHashMap<*const Resource, Vec<u8>> = Default::default();
     let mut term_buf = String::new();
-    let mut scope_cache: rustc_hash::FxHashMap<*const Scope, Vec<u8>> = Default::default();
+    let mut detail_buf: Vec<u8> = Vec::new();
     for (fs, prow) in spans.iter().zip(parent_rows) {
         let s = &fs.span;
         trace_id.append_value(s.trace_id.0).expect("16 bytes");
@@ -543,33 +670,9 @@ fn spans_batch(
         }
         start.append_value(s.start_time_unix_nano as i64);
         duration.append_value(s.end_time_unix_nano.wrapping_sub(s.start_time_unix_nano) as i64);
-        let res_bytes = res_cache
-            .entry(Arc::as_ptr(&fs.resource))
-            .or_insert_with(|| {
-                pb::ResourceSpans {
-                    resource: Some(otlp::resource_to_proto(&fs.resource)),
-                    scope_spans: vec![],
-                    schema_url: fs.resource.schema_url.clone(),
-                }
-                .encode_to_vec()
-            });
-        service.append_null();
-        resource.append_value(&*res_bytes);
-        name.append_value(&s.name);
         kind.append_value(s.kind as i32);
         status_code.append_value(s.status.code as i32);
         status_message.append_value(&s.status.message);
-        let scope_bytes = scope_cache
-            .entry(Arc::as_ptr(&fs.scope))
-            .or_insert_with(|| {
-                pb::ScopeSpans {
-                    scope: Some(otlp::scope_to_proto(&fs.scope)),
-                    spans: vec![],
-                    schema_url: fs.scope.schema_url.clone(),
-                }
-                .encode_to_vec()
-            });
-        scope.append_value(&*scope_bytes);
         // every attribute scalar: the dedicated ones go to their columns, the rest to `attrs`,
         // and the layout keeps the order; otherwise (the detail cell then holds the
         // attributes) all terms go to `attrs`, for search only
@@ -617,17 +720,22 @@ fn spans_batch(
         } else {
             layout.append_null();
         }
-        detail.append_value(detail_bytes(s, !all_terms));
+        detail_buf.clear();
+        detail_message(s, !all_terms)
+            .encode(&mut detail_buf)
+            .expect("a Vec grows");
+        detail.append_value(&detail_buf);
     }
     let attrs = attrs.finish();
     // the distinct terms of this row group are the attribute dictionary's values
     let term_values = attrs.values().as_dictionary::<Int32Type>().values().clone();
     let term_values = term_values.as_string::<i32>();
     let mut resource_terms: Vec<String> = Vec::new();
-    for fs in spans {
-        // each distinct resource once: remove as we go
-        if res_cache.remove(&Arc::as_ptr(&fs.resource)).is_some() {
-            for kv in &fs.resource.attributes {
+    let mut seen = vec![false; ids.resources.len()];
+    for &r in &ids.resource[rows.clone()] {
+        // each distinct resource of the row group once
+        if !std::mem::replace(&mut seen[r as usize], true) {
+            for kv in &ids.resources[r as usize].attributes {
                 resource_terms.extend(terms::term(&kv.key, &kv.value));
                 resource_terms.extend(terms::element_terms(&kv.key, &kv.value));
             }
@@ -662,13 +770,14 @@ fn spans_batch(
         Arc::new(parent.finish()),
         Arc::new(start.finish()),
         Arc::new(duration.finish()),
-        Arc::new(service.finish()),
-        Arc::new(name.finish()),
+        // format 2 leaves the per-span service null
+        arrow_array::new_null_array(&dict(), n),
+        dict_column(&ids.name, rows.clone(), &values.names),
         Arc::new(kind.finish()),
         Arc::new(status_code.finish()),
         Arc::new(status_message.finish()),
-        Arc::new(resource.finish()),
-        Arc::new(scope.finish()),
+        dict_column(&ids.resource, rows.clone(), &values.resources),
+        dict_column(&ids.scope, rows, &values.scopes),
         Arc::new(detail.finish()),
         Arc::new(attrs),
         Arc::new(parent_row.finish()),
@@ -682,9 +791,9 @@ fn spans_batch(
     )
 }
 
-/// The span's OTLP encoding without the fields that have columns of their own; with the
+/// The span's OTLP message without the fields that have columns of their own; with the
 /// attributes only when the terms cannot hold them all.
-fn detail_bytes(s: &Span, with_attributes: bool) -> Vec<u8> {
+fn detail_message(s: &Span, with_attributes: bool) -> pb::Span {
     pb::Span {
         trace_state: s.trace_state.clone(),
         flags: s.flags,
@@ -700,7 +809,6 @@ fn detail_bytes(s: &Span, with_attributes: bool) -> Vec<u8> {
         dropped_links_count: s.dropped_links_count,
         ..Default::default()
     }
-    .encode_to_vec()
 }
 
 fn summary_batch(rows: &[TraceSummary]) -> RecordBatch {

@@ -1,0 +1,75 @@
+//! Cutting the head into a block: `write_block` over 100,000 spans of `weft bench`'s default
+//! workload (10 spans per trace across five services, four extra integer attributes, 1%
+//! errors), with equal resources and scopes shared as the head shares them. This is the
+//! cutter's whole job (sort, summaries, columns, Parquet, blooms, fsync) and, under
+//! `weft bench`, about half of the server's CPU.
+//!
+//! `cargo bench -p weft-store --bench cut`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand::SeedableRng;
+use std::sync::Arc;
+use weft_model::{FlatSpan, Resource, Scope};
+use weft_proto::otlp;
+use weft_proto::synthetic::Workload;
+
+const SPANS: usize = 100_000;
+
+fn spans() -> Vec<FlatSpan> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let w = Workload::new(10, 4, 0.01);
+    let mut resources: Vec<Arc<Resource>> = Vec::new();
+    let mut scopes: Vec<Arc<Scope>> = Vec::new();
+    let mut out = Vec::with_capacity(SPANS);
+    let mut now = 1_750_000_000_000_000_000u64;
+    while out.len() < SPANS {
+        let (req, _) = w.request(&mut rng, 1000, now);
+        now += 10_000_000;
+        let bytes = prost::Message::encode_to_vec(&req);
+        let (batch, _) = otlp::decode_batch(&bytes).expect("the workload decodes");
+        for mut fs in batch.into_flat() {
+            // as the head interns them: one allocation per distinct resource and scope
+            match resources.iter().find(|r| **r == fs.resource) {
+                Some(r) => fs.resource = r.clone(),
+                None => resources.push(fs.resource.clone()),
+            }
+            match scopes.iter().find(|s| **s == fs.scope) {
+                Some(s) => fs.scope = s.clone(),
+                None => scopes.push(fs.scope.clone()),
+            }
+            out.push(fs);
+        }
+    }
+    out
+}
+
+fn cut(c: &mut Criterion) {
+    let spans = spans();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut g = c.benchmark_group(format!("cut {} spans", spans.len()));
+    g.throughput(Throughput::Elements(spans.len() as u64));
+    g.sample_size(10);
+    let mut n = 0u64;
+    g.bench_function("write_block", |b| {
+        b.iter(|| {
+            n += 1;
+            let id = format!("b{n:06}");
+            let block = weft_store::block::write_block(
+                dir.path(),
+                &id,
+                spans.iter().collect(),
+                0,
+                0,
+                1,
+                Vec::new(),
+            )
+            .expect("block written");
+            assert_eq!(block.meta.span_count as usize, spans.len());
+            std::fs::remove_dir_all(dir.path().join(&id)).expect("block removed");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, cut);
+criterion_main!(benches);
