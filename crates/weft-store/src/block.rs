@@ -27,8 +27,9 @@ use arrow_array::builder::{
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, DictionaryArray, Int32Array, RecordBatch, StringArray,
+    Array, ArrayRef, BinaryArray, DictionaryArray, Int32Array, ListArray, RecordBatch, StringArray,
 };
+use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use opentelemetry_proto::tonic::trace::v1 as pb;
 use parquet::arrow::arrow_reader::RowSelection;
@@ -230,12 +231,12 @@ fn writer_props(sorted: bool, block_level: u32) -> WriterProperties {
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_data_page_row_count_limit(PAGE_ROWS)
-        .set_statistics_enabled(EnabledStatistics::Page)
-        // min/max of blobs serve no query: skip computing them
-        .set_column_statistics_enabled(ColumnPath::from(col::DETAIL), EnabledStatistics::None)
-        .set_column_statistics_enabled(ColumnPath::from(col::RESOURCE), EnabledStatistics::None)
-        .set_column_statistics_enabled(ColumnPath::from(col::SCOPE), EnabledStatistics::None)
-        .set_column_statistics_enabled(ColumnPath::from(col::SPAN_ID), EnabledStatistics::None)
+        // min/max serve two probes only: trace ids (row groups, then the page index) and
+        // start times (row groups); computing them for the other columns cost the cut a
+        // comparison per value (string columns: a memcmp each)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_column_statistics_enabled(ColumnPath::from(col::TRACE_ID), EnabledStatistics::Page)
+        .set_column_statistics_enabled(ColumnPath::from(col::START), EnabledStatistics::Page)
         .set_column_dictionary_enabled(ColumnPath::from(col::DETAIL), false)
         .set_column_dictionary_enabled(ColumnPath::from(col::SPAN_ID), false)
         .set_column_dictionary_enabled(ColumnPath::from(col::TRACE_ID), false)
@@ -273,6 +274,11 @@ fn writer_props(sorted: bool, block_level: u32) -> WriterProperties {
 
 /// Writes a block from spans (any order; they are sorted here) into `blocks_dir/<id>`.
 /// The block appears atomically: it is written under `<id>.tmp` and renamed when complete.
+///
+/// The spans are read twice. First in the order given, which for a cut is the order they
+/// arrived in and so roughly the order of their memory: every string a column or a summary
+/// needs (resource, scope, name, attribute terms) becomes a small id. Then in block order,
+/// which is random in memory, only those ids and the span's own fields are read.
 pub fn write_block(
     blocks_dir: &Path,
     id: &str,
@@ -282,8 +288,6 @@ pub fn write_block(
     created_unix_nano: u64,
     compacted_from: Vec<String>,
 ) -> Result<Block> {
-    let spans = sorted_unique(spans);
-
     let tmp = blocks_dir.join(format!("{id}.tmp"));
     let final_dir = blocks_dir.join(id);
     let _ = std::fs::remove_dir_all(&tmp);
@@ -299,15 +303,19 @@ pub fn write_block(
         compacted_from,
         ..Default::default()
     };
-    let ids = Ids::new(&spans);
-    let traces = spans
+    meta.dedicated_keys = dedicated_keys(&spans);
+    let ids = Ids::new(&spans, &meta.dedicated_keys);
+    // block order: positions into `spans` (and `ids`)
+    let order = sorted_unique(&spans);
+    let sorted: Vec<&FlatSpan> = order.iter().map(|&i| spans[i]).collect();
+    let traces = sorted
         .chunk_by(|a, b| a.span.trace_id == b.span.trace_id)
         .count();
     let mut bloom = Bloom::with_capacity(traces);
     let mut summaries: Vec<TraceSummary> = Vec::with_capacity(traces);
     // (service, span name, kind) by id
     let mut ops: rustc_hash::FxHashSet<(u32, i32, i32)> = Default::default();
-    for (i, fs) in spans.iter().enumerate() {
+    for (&i, fs) in order.iter().zip(&sorted) {
         let s = &fs.span;
         meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start_time_unix_nano);
         meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start_time_unix_nano);
@@ -341,25 +349,30 @@ pub fn write_block(
             .or_default()
             .insert((ids.names[name as usize].to_string(), kind));
     }
-    meta.span_count = spans.len() as u64;
+    meta.span_count = sorted.len() as u64;
     meta.trace_count = summaries.len() as u64;
-    if spans.is_empty() {
+    if sorted.is_empty() {
         meta.min_start_unix_nano = 0;
     }
 
     let spans_path = tmp.join(SPANS_FILE);
     let mut row_group_terms = RowGroupTerms::default();
-    let parent_rows = parent_rows(&spans);
-    meta.dedicated_keys = dedicated_keys(&spans);
-    let dedicated = &meta.dedicated_keys;
+    let parent_rows = parent_rows(&sorted);
     let values = ids.dictionaries();
+    let mut term_seen = vec![false; values.terms.len()];
+    let dedicated = meta.dedicated_keys.len();
     write_parquet(
         &spans_path,
-        spans_schema(dedicated.len()),
+        spans_schema(dedicated),
         writer_props(true, level),
-        (0..spans.len()).step_by(ROW_GROUP_ROWS).map(|first| {
-            let rows = first..(first + ROW_GROUP_ROWS).min(spans.len());
-            let (batch, terms) = spans_batch(&spans, rows, &parent_rows, &ids, &values, dedicated);
+        (0..sorted.len()).step_by(ROW_GROUP_ROWS).map(|first| {
+            let rows = first..(first + ROW_GROUP_ROWS).min(sorted.len());
+            let group = RowGroup {
+                spans: &sorted[rows.clone()],
+                at: &order[rows.clone()],
+                parent_rows: &parent_rows[rows],
+            };
+            let (batch, terms) = spans_batch(group, &ids, &values, dedicated, &mut term_seen);
             row_group_terms.groups.push(terms);
             batch
         }),
@@ -413,11 +426,11 @@ fn write_parquet(
     file.sync_all().map_err(|e| StoreError::io(path, e))
 }
 
-/// Spans sorted by (trace id, start, span id), each (trace id, span id, start) once: the same
-/// span twice (a retried export, or a crash between compaction steps) is kept once.
-/// Sorted through a compact key per span, so the sort neither follows pointers nor compares
-/// byte arrays.
-fn sorted_unique(spans: Vec<&FlatSpan>) -> Vec<&FlatSpan> {
+/// The block order of `spans`, as positions into it: sorted by (trace id, start, span id),
+/// each (trace id, span id, start) once (the same span twice, from a retried export or a
+/// crash between compaction steps, is kept once). Sorted through a compact key per span, so
+/// the sort neither follows pointers nor compares byte arrays.
+fn sorted_unique(spans: &[&FlatSpan]) -> Vec<usize> {
     let mut keys: Vec<(u128, u64, u64, usize)> = spans
         .iter()
         .enumerate()
@@ -431,21 +444,32 @@ fn sorted_unique(spans: Vec<&FlatSpan>) -> Vec<&FlatSpan> {
             )
         })
         .collect();
-    // big-endian keys order as the bytes do; the index breaks ties, so this is a stable
+    // big-endian keys order as the bytes do; the position breaks ties, so this is a stable
     // sort's order and the first of equal spans is kept
     keys.sort_unstable();
     keys.dedup_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2));
-    keys.into_iter().map(|k| spans[k.3]).collect()
+    keys.into_iter().map(|k| k.3).collect()
 }
 
-/// The resource, scope and span name of each span of a block as small ids, learnt in one
-/// pass: summaries, operations and the dictionary columns then neither hash nor compare
-/// those again, and each distinct resource and scope is encoded once per block.
+/// What the columns and summaries need of each span's strings, as small ids: its resource,
+/// scope and name, and the terms of its attributes. Learnt in one pass over the spans in the
+/// order given, so each string is hashed once and read in memory order; each distinct
+/// resource and scope is encoded once per block.
 struct Ids<'a> {
-    /// Per span, in block order: ids into `resources`, `scopes` and `names`.
+    /// Per span, in the order given: ids into `resources`, `scopes` and `names`.
     resource: Vec<i32>,
     scope: Vec<i32>,
     name: Vec<i32>,
+    /// Per span: whether every attribute is a term (else its detail cell holds them).
+    all_terms: Vec<bool>,
+    /// Per span: the end of its term ids in `terms` (each starts where the previous ends).
+    terms_end: Vec<usize>,
+    /// The term ids of each span's attributes, in attribute order: one per scalar, and the
+    /// search-only element terms of each array.
+    terms: Vec<i32>,
+    /// By term id: the dedicated column of its key, or `FROM_LIST`.
+    term_slot: Vec<u8>,
+    term_dict: StringDictionaryBuilder<Int32Type>,
     resources: Vec<&'a Arc<Resource>>,
     scopes: Vec<&'a Arc<Scope>>,
     names: Vec<&'a str>,
@@ -460,15 +484,21 @@ struct DictValues {
     names: ArrayRef,
     resources: ArrayRef,
     scopes: ArrayRef,
+    terms: ArrayRef,
 }
 
 impl<'a> Ids<'a> {
-    fn new(spans: &[&'a FlatSpan]) -> Ids<'a> {
+    fn new(spans: &[&'a FlatSpan], dedicated: &[String]) -> Ids<'a> {
         let n = spans.len();
         let mut ids = Ids {
             resource: Vec::with_capacity(n),
             scope: Vec::with_capacity(n),
             name: Vec::with_capacity(n),
+            all_terms: Vec::with_capacity(n),
+            terms_end: Vec::with_capacity(n),
+            terms: Vec::new(),
+            term_slot: Vec::new(),
+            term_dict: StringDictionaryBuilder::new(),
             resources: Vec::new(),
             scopes: Vec::new(),
             names: Vec::new(),
@@ -476,12 +506,18 @@ impl<'a> Ids<'a> {
             services: Vec::new(),
         };
         // the head interns equal resources and scopes into one allocation: their pointers
-        // are their identity (Fx); names come from clients, so ahash, which resists crafted
-        // collisions
+        // are their identity (Fx); names and keys come from clients, so ahash, which resists
+        // crafted collisions
         let mut resource_ix: rustc_hash::FxHashMap<*const Resource, i32> = Default::default();
         let mut scope_ix: rustc_hash::FxHashMap<*const Scope, i32> = Default::default();
         let mut name_ix: HashMap<&str, i32, ahash::RandomState> = Default::default();
         let mut service_ix: HashMap<&str, u32, ahash::RandomState> = Default::default();
+        let slot_of: HashMap<&str, u8, ahash::RandomState> = dedicated
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i as u8))
+            .collect();
+        let mut term_buf = String::new();
         for fs in spans {
             let r = *resource_ix
                 .entry(Arc::as_ptr(&fs.resource))
@@ -507,8 +543,39 @@ impl<'a> Ids<'a> {
                 ids.names.len() as i32 - 1
             });
             ids.name.push(nm);
+            let mut all_terms = true;
+            for kv in &fs.span.attributes {
+                if terms::write_term(&mut term_buf, &kv.key, &kv.value) {
+                    let slot = slot_of.get(kv.key.as_str()).copied();
+                    ids.push_term(&term_buf, slot.unwrap_or(FROM_LIST));
+                } else {
+                    all_terms = false;
+                    for t in terms::element_terms(&kv.key, &kv.value) {
+                        ids.push_term(&t, FROM_LIST);
+                    }
+                }
+            }
+            ids.all_terms.push(all_terms);
+            ids.terms_end.push(ids.terms.len());
         }
         ids
+    }
+
+    fn push_term(&mut self, term: &str, slot: u8) {
+        let t = self
+            .term_dict
+            .append(term)
+            .expect("fewer than 2^31 distinct terms");
+        if t as usize == self.term_slot.len() {
+            self.term_slot.push(slot);
+        }
+        self.terms.push(t);
+    }
+
+    /// The term ids of span `i`.
+    fn terms_of(&self, i: usize) -> &[i32] {
+        let start = if i == 0 { 0 } else { self.terms_end[i - 1] };
+        &self.terms[start..self.terms_end[i]]
     }
 
     fn dictionaries(&self) -> DictValues {
@@ -544,20 +611,26 @@ impl<'a> Ids<'a> {
             names: Arc::new(StringArray::from_iter_values(self.names.iter())),
             resources: Arc::new(resources),
             scopes: Arc::new(scopes),
+            terms: self.term_dict.finish_cloned().values().clone(),
         }
     }
 }
 
-/// A dictionary column of `rows` from per-span ids into `values`.
-fn dict_column(ids: &[i32], rows: std::ops::Range<usize>, values: &ArrayRef) -> ArrayRef {
-    let keys = Int32Array::from(ids[rows].to_vec());
+/// A dictionary column from ids into `values`.
+fn dict_column(keys: Int32Array, values: &ArrayRef) -> ArrayRef {
     Arc::new(
         DictionaryArray::<Int32Type>::try_new(keys, values.clone()).expect("ids index the values"),
     )
 }
 
-/// For spans sorted by trace: the position of each span's parent among its trace's rows, when
-/// the parent is there.
+/// One row group of a block: its spans in block order, their positions in the order `Ids`
+/// learnt them, and their parent rows.
+struct RowGroup<'s, 'a> {
+    spans: &'s [&'a FlatSpan],
+    at: &'s [usize],
+    parent_rows: &'s [Option<i32>],
+}
+
 fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
     let mut out = Vec::with_capacity(spans.len());
     let mut index: HashMap<weft_model::SpanId, i32> = HashMap::new();
@@ -613,19 +686,16 @@ fn dedicated_keys(spans: &[&FlatSpan]) -> Vec<String> {
     keys.into_iter().map(|(k, _)| k.to_string()).collect()
 }
 
-/// Row group `rows` of a block's (sorted) spans as columns, and the bloom filter over the
-/// terms of its spans and resources.
+/// A row group's columns, and the bloom filter over the terms of its spans and resources.
+/// `term_seen` (false for every term, and left so) marks the terms already in the filter.
 fn spans_batch(
-    all: &[&FlatSpan],
-    rows: std::ops::Range<usize>,
-    parent_rows: &[Option<i32>],
+    group: RowGroup,
     ids: &Ids,
     values: &DictValues,
-    dedicated: &[String],
+    dedicated: usize,
+    term_seen: &mut [bool],
 ) -> (RecordBatch, Bloom) {
-    let spans = &all[rows.clone()];
-    let parent_rows = &parent_rows[rows.clone()];
-    let n = spans.len();
+    let n = group.spans.len();
     let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
     let mut parent = FixedSizeBinaryBuilder::with_capacity(n, 8);
@@ -636,21 +706,18 @@ fn spans_batch(
     let mut status_code = Int32Builder::with_capacity(n);
     let mut status_message = StringBuilder::new();
     let mut detail = BinaryBuilder::new();
-    let mut attrs = ListBuilder::new(StringDictionaryBuilder::<Int32Type>::new());
+    let mut detail_buf: Vec<u8> = Vec::new();
+    // `attrs`: list offsets and term ids
+    let mut list_offsets: Vec<i32> = Vec::with_capacity(n + 1);
+    list_offsets.push(0);
+    let mut list_terms: Vec<i32> = Vec::new();
     let mut layout = BinaryDictionaryBuilder::<Int32Type>::new();
     let mut layout_buf: Vec<u8> = Vec::new();
-    let mut ded: Vec<StringDictionaryBuilder<Int32Type>> = (0..dedicated.len())
-        .map(|_| StringDictionaryBuilder::new())
+    let mut ded: Vec<Int32Builder> = (0..dedicated)
+        .map(|_| Int32Builder::with_capacity(n))
         .collect();
-    let mut ded_set = vec![false; dedicated.len()];
-    let ded_slot: std::collections::HashMap<&str, usize, ahash::RandomState> = dedicated
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.as_str(), i))
-        .collect();
-    let mut term_buf = String::new();
-    let mut detail_buf: Vec<u8> = Vec::new();
-    for (fs, prow) in spans.iter().zip(parent_rows) {
+    let mut ded_set = vec![false; dedicated];
+    for ((fs, &at), prow) in group.spans.iter().zip(group.at).zip(group.parent_rows) {
         let s = &fs.span;
         trace_id.append_value(s.trace_id.0).expect("16 bytes");
         span_id.append_value(s.span_id.0).expect("8 bytes");
@@ -673,43 +740,28 @@ fn spans_batch(
         kind.append_value(s.kind as i32);
         status_code.append_value(s.status.code as i32);
         status_message.append_value(&s.status.message);
-        // every attribute scalar: the dedicated ones go to their columns, the rest to `attrs`,
-        // and the layout keeps the order; otherwise (the detail cell then holds the
-        // attributes) all terms go to `attrs`, for search only
-        let all_terms = s
-            .attributes
-            .iter()
-            .all(|kv| terms::is_term(&kv.key, &kv.value));
+        // when every attribute is a term, the first of each dedicated key goes to its column
+        // and the rest to `attrs`, and the layout keeps the order; otherwise (the detail cell
+        // then holds the attributes) all terms go to `attrs`, for search only
+        let all_terms = ids.all_terms[at];
         layout_buf.clear();
         ded_set.iter_mut().for_each(|x| *x = false);
-        for kv in &s.attributes {
-            if terms::write_term(&mut term_buf, &kv.key, &kv.value) {
-                let slot = if all_terms && !ded_slot.is_empty() {
-                    ded_slot
-                        .get(kv.key.as_str())
-                        .copied()
-                        .filter(|&i| !ded_set[i])
-                } else {
-                    None
-                };
-                match slot {
-                    Some(i) => {
-                        ded[i].append_value(&term_buf);
-                        ded_set[i] = true;
-                        layout_buf.push(i as u8);
-                    }
-                    None => {
-                        attrs.values().append_value(&term_buf);
-                        layout_buf.push(FROM_LIST);
-                    }
-                }
+        for &t in ids.terms_of(at) {
+            let slot = if all_terms {
+                ids.term_slot[t as usize]
             } else {
-                for t in terms::element_terms(&kv.key, &kv.value) {
-                    attrs.values().append_value(t);
-                }
+                FROM_LIST
+            };
+            if slot != FROM_LIST && !ded_set[slot as usize] {
+                ded[slot as usize].append_value(t);
+                ded_set[slot as usize] = true;
+                layout_buf.push(slot);
+            } else {
+                list_terms.push(t);
+                layout_buf.push(FROM_LIST);
             }
         }
-        attrs.append(true);
+        list_offsets.push(list_terms.len() as i32);
         for (i, set) in ded_set.iter().enumerate() {
             if !set {
                 ded[i].append_null();
@@ -726,44 +778,45 @@ fn spans_batch(
             .expect("a Vec grows");
         detail.append_value(&detail_buf);
     }
-    let attrs = attrs.finish();
-    // the distinct terms of this row group are the attribute dictionary's values
-    let term_values = attrs.values().as_dictionary::<Int32Type>().values().clone();
-    let term_values = term_values.as_string::<i32>();
+    let ded: Vec<Int32Array> = ded.iter_mut().map(|b| b.finish()).collect();
+    // the distinct terms of this row group's spans, and of its resources (each once)
+    let mut distinct: Vec<i32> = Vec::new();
+    let mut mark = |t: i32| {
+        if !std::mem::replace(&mut term_seen[t as usize], true) {
+            distinct.push(t);
+        }
+    };
+    list_terms.iter().for_each(|&t| mark(t));
+    for d in &ded {
+        d.iter().flatten().for_each(&mut mark);
+    }
     let mut resource_terms: Vec<String> = Vec::new();
-    let mut seen = vec![false; ids.resources.len()];
-    for &r in &ids.resource[rows.clone()] {
-        // each distinct resource of the row group once
-        if !std::mem::replace(&mut seen[r as usize], true) {
-            for kv in &ids.resources[r as usize].attributes {
+    let mut resource_seen = vec![false; ids.resources.len()];
+    for &at in group.at {
+        let r = ids.resource[at] as usize;
+        if !std::mem::replace(&mut resource_seen[r], true) {
+            for kv in &ids.resources[r].attributes {
                 resource_terms.extend(terms::term(&kv.key, &kv.value));
                 resource_terms.extend(terms::element_terms(&kv.key, &kv.value));
             }
         }
     }
-    let ded: Vec<ArrayRef> = ded
-        .iter_mut()
-        .map(|b| Arc::new(b.finish()) as ArrayRef)
-        .collect();
-    let ded_values: Vec<ArrayRef> = ded
-        .iter()
-        .map(|d| d.as_dictionary::<Int32Type>().values().clone())
-        .collect();
-    let mut terms_bloom = Bloom::for_terms(
-        term_values.len()
-            + resource_terms.len()
-            + ded_values.iter().map(|v| v.len()).sum::<usize>(),
-    );
-    for t in term_values
-        .iter()
-        .chain(ded_values.iter().flat_map(|v| v.as_string::<i32>().iter()))
-        .flatten()
-    {
-        terms_bloom.insert_bytes(t.as_bytes());
+    let mut terms_bloom = Bloom::for_terms(distinct.len() + resource_terms.len());
+    let term_values = values.terms.as_string::<i32>();
+    for &t in &distinct {
+        terms_bloom.insert_bytes(term_values.value(t as usize).as_bytes());
+        term_seen[t as usize] = false;
     }
     for t in &resource_terms {
         terms_bloom.insert_bytes(t.as_bytes());
     }
+    let keys = |of: &[i32]| Int32Array::from_iter_values(group.at.iter().map(|&at| of[at]));
+    let attrs = ListArray::new(
+        Arc::new(Field::new("item", dict(), true)),
+        OffsetBuffer::new(list_offsets.into()),
+        dict_column(Int32Array::from(list_terms), &values.terms),
+        None,
+    );
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(trace_id.finish()),
         Arc::new(span_id.finish()),
@@ -772,21 +825,20 @@ fn spans_batch(
         Arc::new(duration.finish()),
         // format 2 leaves the per-span service null
         arrow_array::new_null_array(&dict(), n),
-        dict_column(&ids.name, rows.clone(), &values.names),
+        dict_column(keys(&ids.name), &values.names),
         Arc::new(kind.finish()),
         Arc::new(status_code.finish()),
         Arc::new(status_message.finish()),
-        dict_column(&ids.resource, rows.clone(), &values.resources),
-        dict_column(&ids.scope, rows, &values.scopes),
+        dict_column(keys(&ids.resource), &values.resources),
+        dict_column(keys(&ids.scope), &values.scopes),
         Arc::new(detail.finish()),
         Arc::new(attrs),
         Arc::new(parent_row.finish()),
         Arc::new(layout.finish()),
     ];
-    columns.extend(ded);
+    columns.extend(ded.into_iter().map(|d| dict_column(d, &values.terms)));
     (
-        RecordBatch::try_new(spans_schema(dedicated.len()), columns)
-            .expect("columns match the schema"),
+        RecordBatch::try_new(spans_schema(dedicated), columns).expect("columns match the schema"),
         terms_bloom,
     )
 }
