@@ -392,7 +392,9 @@ fn update_catalog<'a>(
     catalog: &RwLock<BTreeMap<String, BTreeSet<Operation>>>,
     spans: impl Iterator<Item = (&'a str, &'a str, SpanKind)>,
 ) {
-    let keys: HashSet<(&str, &str, SpanKind)> = spans.collect();
+    // on the WAL writer's path to acknowledging: ahash, not SipHash (names come from
+    // clients, so a hasher that resists crafted collisions)
+    let keys: HashSet<(&str, &str, SpanKind), ahash::RandomState> = spans.collect();
     let missing: Vec<(&str, Operation)> = {
         let cat = catalog.read();
         keys.into_iter()
@@ -417,9 +419,14 @@ fn update_catalog<'a>(
     }
 }
 
+/// (service, span name, kind) of each span: the service looked up once per resource.
 fn span_keys(b: &Batch) -> impl Iterator<Item = (&str, &str, SpanKind)> {
-    b.spans()
-        .map(|s| (s.resource.service_name(), s.span.name.as_str(), s.span.kind))
+    b.resource_spans.iter().flat_map(|rs| {
+        let svc = rs.resource.service_name();
+        rs.scope_spans
+            .iter()
+            .flat_map(move |ss| ss.spans.iter().map(move |s| (svc, s.name.as_str(), s.kind)))
+    })
 }
 
 /// The WAL writer: takes every command queued, writes the appends as one group, makes them

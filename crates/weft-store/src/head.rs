@@ -10,7 +10,8 @@ use weft_model::{AnyValue, Batch, FlatSpan, KeyValue, Resource, Scope, TraceId, 
 
 pub(crate) struct Head {
     pub spans: Vec<FlatSpan>,
-    by_trace: HashMap<TraceId, Vec<u32>>,
+    /// trace ids come from clients: ahash, which is fast and resists crafted collisions
+    by_trace: HashMap<TraceId, Vec<u32>, ahash::RandomState>,
     resources: HashMap<u64, Vec<Arc<Resource>>>,
     scopes: HashMap<u64, Vec<Arc<Scope>>>,
     pub min_start: u64,
@@ -24,7 +25,7 @@ impl Head {
     pub fn new() -> Head {
         Head {
             spans: Vec::new(),
-            by_trace: HashMap::new(),
+            by_trace: HashMap::default(),
             resources: HashMap::new(),
             scopes: HashMap::new(),
             min_start: u64::MAX,
