@@ -1630,19 +1630,21 @@ impl<'a> AttrFilter<'a> {
         }
         let list = attrs_col.as_list::<i32>();
         let values = list.values();
+        // per wanted attribute: whether each dictionary value is one of its terms
+        let wanted_in = |dv: &arrow_array::StringArray| -> Vec<Vec<bool>> {
+            wanted
+                .iter()
+                .map(|w| {
+                    (0..dv.len())
+                        .map(|j| w.iter().any(|t| t == dv.value(j)))
+                        .collect()
+                })
+                .collect()
+        };
         let terms = match values.data_type() {
             DataType::Dictionary(_, _) => {
                 let d = values.as_dictionary::<Int32Type>();
-                let dv = d.values().as_string::<i32>();
-                let ok = wanted
-                    .iter()
-                    .map(|w| {
-                        (0..dv.len())
-                            .map(|j| w.iter().any(|t| t == dv.value(j)))
-                            .collect()
-                    })
-                    .collect();
-                Terms::Dict(d.keys(), ok)
+                Terms::Dict(d.keys(), wanted_in(d.values().as_string::<i32>()))
             }
             _ => Terms::Plain(values.as_string::<i32>(), wanted),
         };
@@ -1650,16 +1652,7 @@ impl<'a> AttrFilter<'a> {
             .iter()
             .map(|c| {
                 let d = c.as_dictionary::<Int32Type>();
-                let dv = d.values().as_string::<i32>();
-                let ok = wanted
-                    .iter()
-                    .map(|w| {
-                        (0..dv.len())
-                            .map(|j| w.iter().any(|t| t == dv.value(j)))
-                            .collect()
-                    })
-                    .collect();
-                (d.keys(), ok)
+                (d.keys(), wanted_in(d.values().as_string::<i32>()))
             })
             .collect();
         Ok(AttrFilter {
