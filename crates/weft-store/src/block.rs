@@ -21,15 +21,15 @@ use crate::bloom::{Bloom, RowGroupTerms};
 use crate::pread::PreadFile;
 use crate::{terms, Result, SearchQuery, StoreError};
 use arrow_array::builder::{
-    BinaryBuilder, BinaryDictionaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder,
-    Int64Builder, ListBuilder, StringBuilder, StringDictionaryBuilder, UInt64Builder,
+    ArrayBuilder, BinaryBuilder, BinaryDictionaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder,
+    Int32Builder, Int64Builder, ListBuilder, StringBuilder, StringDictionaryBuilder, UInt64Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, DictionaryArray, Int32Array, ListArray, RecordBatch, StringArray,
 };
-use arrow_buffer::OffsetBuffer;
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use opentelemetry_proto::tonic::trace::v1 as pb;
 use parquet::arrow::arrow_reader::RowSelection;
@@ -466,10 +466,10 @@ struct Ids<'a> {
     terms_end: Vec<usize>,
     /// The term ids of each span's attributes, in attribute order: one per scalar, and the
     /// search-only element terms of each array.
-    terms: Vec<i32>,
-    /// By term id: the dedicated column of its key, or `FROM_LIST`.
+    terms: ScalarBuffer<i32>,
+    /// By term id: the term, and the dedicated column of its key or `FROM_LIST`.
+    term_values: ArrayRef,
     term_slot: Vec<u8>,
-    term_dict: StringDictionaryBuilder<Int32Type>,
     resources: Vec<&'a Arc<Resource>>,
     scopes: Vec<&'a Arc<Scope>>,
     names: Vec<&'a str>,
@@ -496,9 +496,9 @@ impl<'a> Ids<'a> {
             name: Vec::with_capacity(n),
             all_terms: Vec::with_capacity(n),
             terms_end: Vec::with_capacity(n),
-            terms: Vec::new(),
+            terms: ScalarBuffer::from(Vec::new()),
+            term_values: Arc::new(StringArray::from(Vec::<&str>::new())),
             term_slot: Vec::new(),
-            term_dict: StringDictionaryBuilder::new(),
             resources: Vec::new(),
             scopes: Vec::new(),
             names: Vec::new(),
@@ -518,6 +518,19 @@ impl<'a> Ids<'a> {
             .map(|(i, k)| (k.as_str(), i as u8))
             .collect();
         let mut term_buf = String::new();
+        // its keys are the spans' term ids, in order
+        let mut term_dict = StringDictionaryBuilder::<Int32Type>::new();
+        fn push_term(
+            dict: &mut StringDictionaryBuilder<Int32Type>,
+            term_slot: &mut Vec<u8>,
+            term: &str,
+            slot: u8,
+        ) {
+            let t = dict.append(term).expect("fewer than 2^31 distinct terms");
+            if t as usize == term_slot.len() {
+                term_slot.push(slot);
+            }
+        }
         for fs in spans {
             let r = *resource_ix
                 .entry(Arc::as_ptr(&fs.resource))
@@ -547,29 +560,26 @@ impl<'a> Ids<'a> {
             for kv in &fs.span.attributes {
                 if terms::write_term(&mut term_buf, &kv.key, &kv.value) {
                     let slot = slot_of.get(kv.key.as_str()).copied();
-                    ids.push_term(&term_buf, slot.unwrap_or(FROM_LIST));
+                    push_term(
+                        &mut term_dict,
+                        &mut ids.term_slot,
+                        &term_buf,
+                        slot.unwrap_or(FROM_LIST),
+                    );
                 } else {
                     all_terms = false;
                     for t in terms::element_terms(&kv.key, &kv.value) {
-                        ids.push_term(&t, FROM_LIST);
+                        push_term(&mut term_dict, &mut ids.term_slot, &t, FROM_LIST);
                     }
                 }
             }
             ids.all_terms.push(all_terms);
-            ids.terms_end.push(ids.terms.len());
+            ids.terms_end.push(ArrayBuilder::len(&term_dict));
         }
+        let terms = term_dict.finish();
+        ids.terms = terms.keys().values().clone();
+        ids.term_values = terms.values().clone();
         ids
-    }
-
-    fn push_term(&mut self, term: &str, slot: u8) {
-        let t = self
-            .term_dict
-            .append(term)
-            .expect("fewer than 2^31 distinct terms");
-        if t as usize == self.term_slot.len() {
-            self.term_slot.push(slot);
-        }
-        self.terms.push(t);
     }
 
     /// The term ids of span `i`.
@@ -611,7 +621,7 @@ impl<'a> Ids<'a> {
             names: Arc::new(StringArray::from_iter_values(self.names.iter())),
             resources: Arc::new(resources),
             scopes: Arc::new(scopes),
-            terms: self.term_dict.finish_cloned().values().clone(),
+            terms: self.term_values.clone(),
         }
     }
 }
@@ -631,6 +641,8 @@ struct RowGroup<'s, 'a> {
     parent_rows: &'s [Option<i32>],
 }
 
+/// For spans sorted by trace: the position of each span's parent among its trace's rows, when
+/// the parent is there.
 fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
     let mut out = Vec::with_capacity(spans.len());
     let mut index: HashMap<weft_model::SpanId, i32> = HashMap::new();
