@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{KeyValue, StringValue};
@@ -19,6 +19,11 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 /// The request id header.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// Header names the layer reads or writes on every request, parsed once: a lookup by `&str`
+/// validates and hashes the name each time.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -183,7 +188,7 @@ mod names {
 fn client_address<B>(req: &Request<B>) -> Option<String> {
     if let Some(ff) = req
         .headers()
-        .get("x-forwarded-for")
+        .get(FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
     {
         if let Some(first) = ff
@@ -222,7 +227,7 @@ where
         }
         let incoming = req
             .headers()
-            .get(REQUEST_ID)
+            .get(REQUEST_ID_HEADER)
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
             .cloned();
         let (request_id, request_id_value) = match incoming {
@@ -230,7 +235,7 @@ where
             None => {
                 let bytes = request_id_bytes();
                 let v = HeaderValue::from_bytes(&bytes).expect("hex is a valid header value");
-                req.headers_mut().insert(REQUEST_ID, v.clone());
+                req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
                 (String::from_utf8(bytes.to_vec()).expect("hex is UTF-8"), v)
             }
         };
@@ -240,6 +245,7 @@ where
             .extensions()
             .get::<axum::extract::MatchedPath>()
             .map(|m| m.as_str());
+        let path_is_route = route.is_some_and(|r| r == req.uri().path());
         let (name, route): (Cow<'static, str>, Option<StringValue>) = match route {
             Some(r) => match (method_value != "_OTHER")
                 .then(|| names::get(method_value, r))
@@ -261,7 +267,12 @@ where
                 method.to_string(),
             ));
         }
-        attributes.push(KeyValue::new("url.path", req.uri().path().to_string()));
+        // a route without parameters is its own path: share the interned value
+        let path = match &route {
+            Some(r) if path_is_route => r.clone(),
+            _ => StringValue::from(req.uri().path().to_string()),
+        };
+        attributes.push(KeyValue::new("url.path", path));
         attributes.push(KeyValue::new(
             "url.scheme",
             match req.uri().scheme_str() {
@@ -384,7 +395,7 @@ where
             }
         }
         let result = result.map(|mut resp| {
-            resp.headers_mut().insert(REQUEST_ID, request_id);
+            resp.headers_mut().insert(REQUEST_ID_HEADER, request_id);
             if traceparent {
                 crate::propagation::inject_headers(&cx, resp.headers_mut());
                 // only traceparent is meant for the caller

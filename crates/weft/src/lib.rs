@@ -337,6 +337,13 @@ impl Builder {
             .build()
             .map_err(InitError::Runtime)?;
 
+        let scrub = Arc::new(processor::Scrub {
+            redactor: match self.redactor {
+                Some(r) => r,
+                None => Some(Redactor::default()),
+            },
+            max_value_len: config.limits.attribute_value_length,
+        });
         let mut batchers = Vec::new();
         if !config.disabled {
             let _enter = rt.enter();
@@ -368,20 +375,15 @@ impl Builder {
                     name,
                     e,
                     config.batch.clone(),
+                    scrub.clone(),
                     rt.handle().clone(),
                     stats.clone(),
                 ));
             }
         }
         let batchers = Arc::new(batchers);
-        let redactor = match self.redactor {
-            Some(r) => r,
-            None => Some(Redactor::default()),
-        };
         let front = processor::Front::new(
             batchers.clone(),
-            redactor,
-            config.limits.attribute_value_length,
             config.keep.clone(),
             stats.clone(),
         );

@@ -1,8 +1,10 @@
-//! The export pipeline: one front processor (limits, redaction, error keeping) feeding one
-//! batching processor per exporter.
+//! The export pipeline: one front processor (error keeping, fan-out) feeding one batching
+//! processor per exporter, whose worker truncates and redacts each batch before exporting it.
+//! Truncation and redaction run on the export thread, not on the thread that ends the span, so
+//! they add nothing to a request's latency (`docs/adr/1006-weft-scrub-on-the-export-thread.md`).
 //!
 //! The batching processor is ours rather than the SDK's `BatchSpanProcessor` for three reasons
-//! (see `docs/adr/1001-own-batch-processor.md`): exports run on a small runtime weft owns, so
+//! (see `docs/adr/1001-weft-own-batch-processor.md`): exports run on a small runtime weft owns, so
 //! async clients (tonic, reqwest) work whatever runtime the application uses, or none; dropped
 //! spans are counted where the application can read them; and shutdown waits with a deadline on a
 //! plain channel, so it never needs the application's runtime to make progress.
@@ -117,8 +119,30 @@ struct Worker {
     queued: Arc<AtomicUsize>,
     export_requested: Arc<AtomicBool>,
     config: BatchConfig,
+    scrub: Arc<Scrub>,
     rt: tokio::runtime::Handle,
     stats: Arc<Stats>,
+}
+
+/// What every span goes through before it leaves the process: value truncation, then
+/// redaction. Applied by each exporter's worker to the batch it is about to export.
+#[derive(Debug, Default)]
+pub(crate) struct Scrub {
+    pub(crate) redactor: Option<Redactor>,
+    pub(crate) max_value_len: Option<usize>,
+}
+
+impl Scrub {
+    pub(crate) fn apply(&self, spans: &mut [SpanData]) {
+        if let Some(max) = self.max_value_len {
+            for span in spans.iter_mut() {
+                truncate_values(span, max);
+            }
+        }
+        if let Some(r) = &self.redactor {
+            r.redact_spans(spans);
+        }
+    }
 }
 
 impl fmt::Debug for Batcher {
@@ -132,6 +156,7 @@ impl Batcher {
         name: &'static str,
         exporter: Box<dyn DynExporter>,
         config: BatchConfig,
+        scrub: Arc<Scrub>,
         rt: tokio::runtime::Handle,
         stats: Arc<Stats>,
     ) -> Self {
@@ -154,6 +179,7 @@ impl Batcher {
                 queued,
                 export_requested,
                 config,
+                scrub,
                 rt,
                 stats,
             })),
@@ -283,6 +309,7 @@ impl Worker {
             if batch.is_empty() {
                 return result;
             }
+            self.scrub.apply(&mut batch);
             let r = self.export(batch);
             if r.is_err() {
                 result = r;
@@ -320,12 +347,10 @@ struct Pending {
     error: bool,
 }
 
-/// The one processor registered with the SDK: truncates values, redacts, keeps errors/slow
-/// requests that head sampling dropped, then fans out to every exporter's batcher.
+/// The one processor registered with the SDK: keeps errors/slow requests that head sampling
+/// dropped, and fans out to every exporter's batcher.
 pub(crate) struct Front {
     pub(crate) batchers: Arc<Vec<Batcher>>,
-    pub(crate) redactor: Option<Redactor>,
-    pub(crate) max_value_len: Option<usize>,
     pub(crate) keep: KeepConfig,
     pub(crate) stats: Arc<Stats>,
     /// record-only spans of local traces whose local root has not ended (keep mode only)
@@ -346,28 +371,18 @@ impl fmt::Debug for Front {
 impl Front {
     pub(crate) fn new(
         batchers: Arc<Vec<Batcher>>,
-        redactor: Option<Redactor>,
-        max_value_len: Option<usize>,
         keep: KeepConfig,
         stats: Arc<Stats>,
     ) -> Self {
         Front {
             batchers,
-            redactor,
-            max_value_len,
             keep,
             stats,
             pending: Mutex::new(HashMap::new()),
         }
     }
 
-    fn forward(&self, mut span: SpanData) {
-        if let Some(max) = self.max_value_len {
-            truncate_values(&mut span, max);
-        }
-        if let Some(r) = &self.redactor {
-            r.redact_span(&mut span);
-        }
+    fn forward(&self, span: SpanData) {
         let n = self.batchers.len();
         for (i, b) in self.batchers.iter().enumerate() {
             if i + 1 == n {

@@ -163,7 +163,20 @@ pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
+        // the propagators ask for the same few names on every request: look those up by
+        // their parsed `HeaderName` (a lookup by `&str` validates and lowercases it first)
+        const KNOWN: [http::HeaderName; 5] = [
+            http::HeaderName::from_static("traceparent"),
+            http::HeaderName::from_static("tracestate"),
+            http::HeaderName::from_static("baggage"),
+            http::HeaderName::from_static("b3"),
+            http::HeaderName::from_static("x-b3-traceid"),
+        ];
+        match KNOWN.iter().find(|n| n.as_str() == key) {
+            Some(n) => self.0.get(n),
+            None => self.0.get(key),
+        }
+        .and_then(|v| v.to_str().ok())
     }
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()

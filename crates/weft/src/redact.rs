@@ -214,27 +214,34 @@ impl Redactor {
 
     /// Masks every attribute of a span, its events and its links, and the status message.
     pub fn redact_span(&self, span: &mut SpanData) {
+        self.redact_spans(std::slice::from_mut(span))
+    }
+
+    /// [`Self::redact_span`] for each span of a batch.
+    pub fn redact_spans(&self, spans: &mut [SpanData]) {
         KEY_CACHE.with(|c| {
             let cache = &mut c.borrow_mut();
-            for kv in span.attributes.iter_mut() {
-                self.redact_kv_in(cache, kv);
-            }
-            for ev in span.events.events.iter_mut() {
-                for kv in ev.attributes.iter_mut() {
+            for span in spans.iter_mut() {
+                for kv in span.attributes.iter_mut() {
                     self.redact_kv_in(cache, kv);
                 }
-            }
-            for l in span.links.links.iter_mut() {
-                for kv in l.attributes.iter_mut() {
-                    self.redact_kv_in(cache, kv);
+                for ev in span.events.events.iter_mut() {
+                    for kv in ev.attributes.iter_mut() {
+                        self.redact_kv_in(cache, kv);
+                    }
+                }
+                for l in span.links.links.iter_mut() {
+                    for kv in l.attributes.iter_mut() {
+                        self.redact_kv_in(cache, kv);
+                    }
+                }
+                if let opentelemetry::trace::Status::Error { description } = &mut span.status {
+                    if self.value_matches(description) {
+                        *description = MASK.into();
+                    }
                 }
             }
         });
-        if let opentelemetry::trace::Status::Error { description } = &mut span.status {
-            if self.value_matches(description) {
-                *description = MASK.into();
-            }
-        }
     }
 }
 

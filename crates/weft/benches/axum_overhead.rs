@@ -1,0 +1,183 @@
+//! What weft's axum layer adds to a request, measured so that a shared, noisy machine cannot
+//! fake it: the variants (no layer, a minimal layer on the bare SDK, weft sampled, weft
+//! unsampled) run in alternating rounds, and each round's overhead is that round's time minus
+//! the same round's no-layer time. The medians of those paired differences are the figures.
+//!
+//! `cargo bench -p weft --bench axum_overhead` (`ROUNDS`, `ITERS` change the sample size;
+//! `ONLY=<variant>` runs one variant against the baseline, for a profiler)
+
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
+use tower::ServiceExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[path = "support/bare_layer.rs"]
+mod bare_layer;
+
+#[derive(Debug)]
+struct Noop;
+
+impl SpanExporter for Noop {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        std::hint::black_box(batch);
+        Ok(())
+    }
+}
+
+fn weft_guard(sampler: &str) -> weft::Guard {
+    let env = [
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_TRACES_SAMPLER", sampler),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    weft::builder()
+        .env(env)
+        .install_subscriber(false)
+        .set_global(false)
+        .with_exporter(Noop)
+        .init()
+        .expect("weft starts")
+}
+
+struct Variant {
+    name: &'static str,
+    app: axum::Router,
+    dispatch: Option<tracing::Dispatch>,
+    samples: Vec<f64>,
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn quartiles(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 4], v[v.len() * 3 / 4])
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run a short smoke
+    let full = std::env::args().any(|a| a == "--bench");
+    let rounds = env_usize("ROUNDS", if full { 40 } else { 2 });
+    let iters = env_usize("ITERS", if full { 20_000 } else { 100 });
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let hello = || axum::Router::new().route("/hello", get(|| async { "hi" }));
+    let bsp = BatchSpanProcessor::builder(Noop)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(65536)
+                .with_scheduled_delay(Duration::from_millis(100))
+                .build(),
+        )
+        .build();
+    let bare = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOn)
+        .with_span_processor(bsp)
+        .build();
+    let sampled = weft_guard("always_on");
+    let unsampled = weft_guard("always_off");
+    let weft_variant = |name, guard: &weft::Guard| Variant {
+        name,
+        app: hello().layer(
+            weft::http_server::WeftLayer::new().tracer_provider(guard.tracer_provider()),
+        ),
+        dispatch: Some(tracing::Dispatch::new(
+            tracing_subscriber::registry().with(guard.layer()),
+        )),
+        samples: Vec::new(),
+    };
+    let mut variants = vec![
+        Variant {
+            name: "no_layer",
+            app: hello(),
+            dispatch: None,
+            samples: Vec::new(),
+        },
+        Variant {
+            name: "bare_sdk_layer",
+            app: hello().layer(bare_layer::BareLayer(bare.tracer("bare"))),
+            dispatch: None,
+            samples: Vec::new(),
+        },
+        weft_variant("weft_sampled", &sampled),
+        weft_variant("weft_unsampled", &unsampled),
+    ];
+
+    // `ONLY=weft_sampled` keeps one variant (and the no-layer baseline), for profiling
+    if let Ok(only) = std::env::var("ONLY") {
+        variants.retain(|v| v.name == "no_layer" || v.name == only);
+    }
+    let req = || {
+        http::Request::get("/hello")
+            .body(axum::body::Body::empty())
+            .expect("a request")
+    };
+    let n = variants.len();
+    eprintln!("axum_overhead: {rounds} rounds of {iters} requests per variant");
+    // round 0 warms up and is not kept
+    for round in 0..=rounds {
+        for k in 0..n {
+            // rotate the order so that no variant always runs right after another
+            let v = &mut variants[(round + k) % n];
+            let _sub = v.dispatch.as_ref().map(tracing::dispatcher::set_default);
+            let t = Instant::now();
+            for _ in 0..iters {
+                let resp = rt
+                    .block_on(v.app.clone().oneshot(req()))
+                    .expect("infallible");
+                assert!(resp.status().is_success());
+            }
+            let ns = t.elapsed().as_nanos() as f64 / iters as f64;
+            if round > 0 {
+                v.samples.push(ns);
+            }
+        }
+    }
+
+    let base = variants[0].samples.clone();
+    println!(
+        "{:<16} {:>10} {:>12} {:>26}",
+        "variant", "ns/req", "requests/s", "overhead ns (p25..p75)"
+    );
+    for v in &variants {
+        let mut diffs: Vec<f64> = v.samples.iter().zip(&base).map(|(a, b)| a - b).collect();
+        let (q1, q3) = quartiles(&mut diffs);
+        let over = median(&mut diffs);
+        let mut own = v.samples.clone();
+        let t = median(&mut own);
+        println!(
+            "{:<16} {:>10.0} {:>12.0} {:>12.0} ({:.0}..{:.0})",
+            v.name,
+            t,
+            1e9 / t,
+            over,
+            q1,
+            q3
+        );
+    }
+    let _ = bare.shutdown();
+    drop(sampled);
+    drop(unsampled);
+}
