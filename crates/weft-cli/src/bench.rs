@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -92,6 +92,67 @@ struct Shared {
     sample_ids: Mutex<Vec<[u8; 16]>>,
 }
 
+/// Sends one export request, already encoded (`Workload::encode_request`), over gRPC; `None`
+/// when the call failed.
+async fn export_grpc(
+    grpc: &mut tonic::client::Grpc<tonic::transport::Channel>,
+    body: Vec<u8>,
+) -> Option<ExportTraceServiceResponse> {
+    grpc.ready().await.ok()?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    );
+    grpc.unary(tonic::Request::new(body), path, RawExport)
+        .await
+        .ok()
+        .map(|r| r.into_inner())
+}
+
+/// A gRPC codec for `TraceService/Export` whose request is the already-encoded message (tonic's
+/// prost codec would need it built as a message first) and whose response is decoded.
+#[derive(Clone, Copy)]
+struct RawExport;
+
+impl tonic::codec::Codec for RawExport {
+    type Encode = Vec<u8>;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = RawExport;
+    type Decoder = RawExport;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawExport
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawExport
+    }
+}
+
+impl tonic::codec::Encoder for RawExport {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawExport {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("bad export response: {e}")))
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -156,11 +217,12 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         }
     );
     let grpc = if a.protocol == Protocol::Grpc {
-        Some(
-            TraceServiceClient::connect(endpoint.clone())
-                .await
-                .with_context(|| format!("cannot connect to {endpoint}"))?,
-        )
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
+            .with_context(|| format!("bad endpoint {endpoint}"))?
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {endpoint}"))?;
+        Some(tonic::client::Grpc::new(channel))
     } else {
         None
     };
@@ -196,20 +258,39 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_nanos() as u64)
                     .unwrap_or(0);
-                let (req, ids) = gen.request(&mut rng, batch, now);
-                let n: usize = req.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+                let mut body = Vec::with_capacity(batch * 400);
+                let (ids, n) = gen.encode_request(&mut rng, batch, now, &mut body);
                 let t = Instant::now();
-                let ok = match grpc.as_mut() {
-                    Some(c) => c.export(req).await.is_ok(),
-                    None => {
-                        let body = req.encode_to_vec();
-                        matches!(http.post(&url).header("content-type", "application/x-protobuf").body(body).send().await, Ok(r) if r.status().is_success())
-                    }
+                // spans the server accepted: all of them, less those it reports rejected
+                let accepted = match grpc.as_mut() {
+                    Some(c) => export_grpc(c, body).await.map(|r| {
+                        let rejected = r.partial_success.map_or(0, |p| p.rejected_spans);
+                        (n as u64).saturating_sub(rejected.max(0) as u64)
+                    }),
+                    None => match http
+                        .post(&url)
+                        .header("content-type", "application/x-protobuf")
+                        .body(body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().is_success() => {
+                            let rejected = r
+                                .bytes()
+                                .await
+                                .ok()
+                                .and_then(|b| ExportTraceServiceResponse::decode(b).ok())
+                                .and_then(|r| r.partial_success)
+                                .map_or(0, |p| p.rejected_spans);
+                            Some((n as u64).saturating_sub(rejected.max(0) as u64))
+                        }
+                        _ => None,
+                    },
                 };
                 let us = t.elapsed().as_micros() as u64;
-                if ok {
-                    shared.sent_spans.fetch_add(n as u64, Ordering::Relaxed);
-                    wsent += n as u64;
+                if let Some(n) = accepted {
+                    shared.sent_spans.fetch_add(n, Ordering::Relaxed);
+                    wsent += n;
                     let _ = lock(&shared.latencies).record(us.max(1));
                     let mut samples = lock(&shared.sample_ids);
                     if samples.len() < 100_000 {

@@ -7,6 +7,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
 };
+use prost::Message;
 use rand::Rng;
 
 /// The services of the workload and their operations; a trace starts at the first.
@@ -83,17 +84,19 @@ impl Workload {
         }
     }
 
-    /// One request of about `n` spans, all traces started within the second before
-    /// `now_unix_nano`; returns it with the trace ids it holds.
-    pub fn request(
+    /// Generates about `n` spans of whole traces, all started within the second before
+    /// `now_unix_nano`, handing each to `each`; returns the trace ids. Both encodings below
+    /// draw from this one generator, so they describe the same traces for the same `rng`.
+    fn generate(
         &self,
         rng: &mut impl Rng,
         n: usize,
         now_unix_nano: u64,
-    ) -> (ExportTraceServiceRequest, Vec<[u8; 16]>) {
-        let mut per_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
+        mut each: impl FnMut(&GenSpan<'_>),
+    ) -> Vec<[u8; 16]> {
         let mut ids = Vec::new();
         let now = now_unix_nano.max(1_000_000_000);
+        let mut extra = vec![0i64; self.extra_attributes];
         let mut made = 0;
         while made < n {
             let trace_id: [u8; 16] = rng.random();
@@ -105,10 +108,10 @@ impl Workload {
             for k in 0..self.args_spans_per_trace {
                 let span_id: [u8; 8] = rng.random();
                 let (parent, pstart, pdur) = if k == 0 {
-                    (Vec::new(), start, total)
+                    (None, start, total)
                 } else {
                     let p = parents[rng.random_range(0..parents.len())];
-                    (p.0.to_vec(), p.1, p.2)
+                    (Some(p.0), p.1, p.2)
                 };
                 let svc = if k == 0 {
                     0
@@ -127,56 +130,68 @@ impl Workload {
                 } else {
                     rng.random_range(1..(pdur - off).max(2))
                 };
-                let error = error_trace && k == self.args_spans_per_trace - 1;
-                let mut attributes = vec![
-                    kv(
-                        "http.request.method",
-                        s(if name.starts_with("POST") {
-                            "POST"
-                        } else {
-                            "GET"
-                        }),
-                    ),
-                    kv("http.route", s(name)),
-                    kv(
-                        "http.response.status_code",
-                        i(if error { 500 } else { 200 }),
-                    ),
-                    kv(
-                        "user.id",
-                        s(&format!("user-{}", rng.random_range(0..10_000))),
-                    ),
-                ];
-                if SERVICES[svc].0 == "postgres" {
-                    attributes.push(kv("db.system.name", s("postgresql")));
-                    attributes.push(kv("db.query.text", s("SELECT * FROM orders WHERE id = ?")));
+                let user = rng.random_range(0..10_000i32);
+                for x in extra.iter_mut() {
+                    *x = rng.random_range(0..1000i64);
                 }
-                for x in 0..self.extra_attributes {
-                    attributes.push(kv(&format!("app.attr_{x}"), i(rng.random_range(0..1000))));
-                }
-                per_service[svc].push(Span {
-                    trace_id: trace_id.to_vec(),
-                    span_id: span_id.to_vec(),
-                    parent_span_id: parent,
-                    name: name.to_string(),
-                    kind: if k == 0 {
-                        span::SpanKind::Server as i32
-                    } else {
-                        span::SpanKind::Internal as i32
-                    },
-                    start_time_unix_nano: pstart + off,
-                    end_time_unix_nano: pstart + off + dur,
-                    attributes,
-                    status: error.then(|| Status {
-                        code: status::StatusCode::Error as i32,
-                        message: "upstream returned 500".into(),
-                    }),
-                    ..Default::default()
+                each(&GenSpan {
+                    svc,
+                    trace_id,
+                    span_id,
+                    parent,
+                    name,
+                    start: pstart + off,
+                    end: pstart + off + dur,
+                    error: error_trace && k == self.args_spans_per_trace - 1,
+                    user,
+                    extra: &extra,
                 });
                 parents.push((span_id, pstart + off, dur));
                 made += 1;
             }
         }
+        ids
+    }
+
+    /// One request of about `n` spans, all traces started within the second before
+    /// `now_unix_nano`; returns it with the trace ids it holds.
+    pub fn request(
+        &self,
+        rng: &mut impl Rng,
+        n: usize,
+        now_unix_nano: u64,
+    ) -> (ExportTraceServiceRequest, Vec<[u8; 16]>) {
+        let mut per_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
+        let ids = self.generate(rng, n, now_unix_nano, |g| {
+            let mut attributes = vec![
+                kv("http.request.method", s(g.method())),
+                kv("http.route", s(g.name)),
+                kv("http.response.status_code", i(g.status_code())),
+                kv("user.id", s(&format!("user-{}", g.user))),
+            ];
+            if g.is_db() {
+                attributes.push(kv("db.system.name", s("postgresql")));
+                attributes.push(kv("db.query.text", s(DB_QUERY)));
+            }
+            for (x, v) in g.extra.iter().enumerate() {
+                attributes.push(kv(&format!("app.attr_{x}"), i(*v)));
+            }
+            per_service[g.svc].push(Span {
+                trace_id: g.trace_id.to_vec(),
+                span_id: g.span_id.to_vec(),
+                parent_span_id: g.parent.map(|p| p.to_vec()).unwrap_or_default(),
+                name: g.name.to_string(),
+                kind: g.kind() as i32,
+                start_time_unix_nano: g.start,
+                end_time_unix_nano: g.end,
+                attributes,
+                status: g.error.then(|| Status {
+                    code: status::StatusCode::Error as i32,
+                    message: ERROR_MESSAGE.into(),
+                }),
+                ..Default::default()
+            });
+        });
         let resource_spans = per_service
             .into_iter()
             .enumerate()
@@ -184,11 +199,7 @@ impl Workload {
             .map(|(k, spans)| ResourceSpans {
                 resource: Some(self.resources[k].clone()),
                 scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "weft-bench".into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        ..Default::default()
-                    }),
+                    scope: Some(scope()),
                     spans,
                     schema_url: String::new(),
                 }],
@@ -196,5 +207,229 @@ impl Workload {
             })
             .collect();
         (ExportTraceServiceRequest { resource_spans }, ids)
+    }
+
+    /// The same request as [`Self::request`] (byte for byte, for the same `rng`), written
+    /// straight into `out` as protobuf without building the message: what `weft bench` sends,
+    /// so that the load generator spends its CPU on the wire, not on allocations. Returns the
+    /// trace ids and the number of spans.
+    pub fn encode_request(
+        &self,
+        rng: &mut impl Rng,
+        n: usize,
+        now_unix_nano: u64,
+        out: &mut Vec<u8>,
+    ) -> (Vec<[u8; 16]>, usize) {
+        let mut per_service: Vec<Vec<u8>> = vec![Vec::new(); SERVICES.len()];
+        let mut body = Vec::with_capacity(512);
+        let mut attr = Vec::with_capacity(64);
+        let mut spans = 0;
+        let ids = self.generate(rng, n, now_unix_nano, |g| {
+            spans += 1;
+            body.clear();
+            pb::bytes(&mut body, 1, &g.trace_id);
+            pb::bytes(&mut body, 2, &g.span_id);
+            if let Some(p) = &g.parent {
+                pb::bytes(&mut body, 4, p);
+            }
+            pb::bytes(&mut body, 5, g.name.as_bytes());
+            pb::varint_field(&mut body, 6, g.kind() as u64);
+            pb::fixed64(&mut body, 7, g.start);
+            pb::fixed64(&mut body, 8, g.end);
+            let mut kv = |key: &[u8], value: AttrValue<'_>| {
+                attr.clear();
+                pb::bytes(&mut attr, 1, key);
+                match value {
+                    AttrValue::Str(parts) => {
+                        let len: usize = parts.iter().map(|p| p.len()).sum();
+                        pb::key(&mut attr, 2, 2);
+                        pb::varint(&mut attr, (1 + pb::varint_len(len as u64) + len) as u64);
+                        pb::key(&mut attr, 1, 2);
+                        pb::varint(&mut attr, len as u64);
+                        for p in parts {
+                            attr.extend_from_slice(p);
+                        }
+                    }
+                    AttrValue::Int(v) => {
+                        pb::key(&mut attr, 2, 2);
+                        pb::varint(&mut attr, (1 + pb::varint_len(v as u64)) as u64);
+                        pb::varint_field(&mut attr, 3, v as u64);
+                    }
+                }
+                pb::bytes(&mut body, 9, &attr);
+            };
+            kv(b"http.request.method", AttrValue::Str(&[g.method().as_bytes()]));
+            kv(b"http.route", AttrValue::Str(&[g.name.as_bytes()]));
+            kv(b"http.response.status_code", AttrValue::Int(g.status_code()));
+            let mut digits = itoa_buf(g.user as u64);
+            kv(b"user.id", AttrValue::Str(&[b"user-", digits.as_slice()]));
+            if g.is_db() {
+                kv(b"db.system.name", AttrValue::Str(&[b"postgresql"]));
+                kv(b"db.query.text", AttrValue::Str(&[DB_QUERY.as_bytes()]));
+            }
+            for (x, v) in g.extra.iter().enumerate() {
+                digits = itoa_buf(x as u64);
+                kv(
+                    &[b"app.attr_".as_slice(), digits.as_slice()].concat(),
+                    AttrValue::Int(*v),
+                );
+            }
+            if g.error {
+                attr.clear();
+                pb::bytes(&mut attr, 2, ERROR_MESSAGE.as_bytes());
+                pb::varint_field(&mut attr, 3, status::StatusCode::Error as u64);
+                pb::bytes(&mut body, 15, &attr);
+            }
+            pb::bytes(&mut per_service[g.svc], 2, &body);
+        });
+        let scope = scope().encode_to_vec();
+        let mut rs = Vec::new();
+        let mut ss = Vec::new();
+        for (k, spans) in per_service.iter().enumerate() {
+            if spans.is_empty() {
+                continue;
+            }
+            ss.clear();
+            pb::bytes(&mut ss, 1, &scope);
+            ss.extend_from_slice(spans);
+            rs.clear();
+            pb::bytes(&mut rs, 1, &self.resources[k].encode_to_vec());
+            pb::bytes(&mut rs, 2, &ss);
+            pb::bytes(out, 1, &rs);
+        }
+        (ids, spans)
+    }
+}
+
+const DB_QUERY: &str = "SELECT * FROM orders WHERE id = ?";
+const ERROR_MESSAGE: &str = "upstream returned 500";
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: "weft-bench".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    }
+}
+
+/// One generated span, before it is encoded either way.
+struct GenSpan<'a> {
+    svc: usize,
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    parent: Option<[u8; 8]>,
+    name: &'static str,
+    start: u64,
+    end: u64,
+    error: bool,
+    user: i32,
+    extra: &'a [i64],
+}
+
+impl GenSpan<'_> {
+    fn method(&self) -> &'static str {
+        if self.name.starts_with("POST") {
+            "POST"
+        } else {
+            "GET"
+        }
+    }
+    fn status_code(&self) -> i64 {
+        if self.error {
+            500
+        } else {
+            200
+        }
+    }
+    fn is_db(&self) -> bool {
+        SERVICES[self.svc].0 == "postgres"
+    }
+    fn kind(&self) -> span::SpanKind {
+        if self.parent.is_none() {
+            span::SpanKind::Server
+        } else {
+            span::SpanKind::Internal
+        }
+    }
+}
+
+enum AttrValue<'a> {
+    /// a string given in pieces, written one after the other
+    Str(&'a [&'a [u8]]),
+    Int(i64),
+}
+
+/// The decimal digits of `v`.
+fn itoa_buf(mut v: u64) -> Vec<u8> {
+    let mut d = Vec::with_capacity(20);
+    loop {
+        d.push(b'0' + (v % 10) as u8);
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    d.reverse();
+    d
+}
+
+/// The few protobuf wire-format writes the direct encoder needs.
+mod pb {
+    pub fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    pub fn varint_len(v: u64) -> usize {
+        (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    }
+    pub fn key(out: &mut Vec<u8>, field: u32, wire: u32) {
+        varint(out, u64::from(field << 3 | wire));
+    }
+    pub fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+        key(out, field, 2);
+        varint(out, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+    pub fn varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
+        key(out, field, 0);
+        varint(out, v);
+    }
+    pub fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
+        key(out, field, 1);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_direct_encoding_is_the_message_encoding() {
+        for (spans_per_trace, extra, error_rate) in [(10, 4, 0.01), (3, 0, 1.0), (1, 12, 0.5)] {
+            let w = Workload::new(spans_per_trace, extra, error_rate);
+            for seed in 0..5 {
+                let mut a = rand::rngs::StdRng::seed_from_u64(seed);
+                let mut b = rand::rngs::StdRng::seed_from_u64(seed);
+                let (req, ids) = w.request(&mut a, 500, 1_700_000_000_000_000_000);
+                let mut out = Vec::new();
+                let (ids2, n) = w.encode_request(&mut b, 500, 1_700_000_000_000_000_000, &mut out);
+                assert_eq!(ids, ids2);
+                let count: usize = req
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum();
+                assert_eq!(n, count);
+                assert!(n >= 500);
+                assert_eq!(out, req.encode_to_vec(), "seed {seed}");
+            }
+        }
     }
 }
