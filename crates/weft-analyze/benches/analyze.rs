@@ -83,7 +83,7 @@ fn big_trace(n: usize, seed: u64) -> Batch {
             Arc::new(Resource {
                 attributes: vec![KeyValue::new(
                     "service.name",
-                    AnyValue::String(format!("service-{i}")),
+                    AnyValue::String(format!("service-{i}").into()),
                 )],
                 ..Default::default()
             })

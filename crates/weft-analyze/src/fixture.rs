@@ -79,7 +79,7 @@ pub fn trace_with_id(text: &str, trace_id: TraceId) -> Batch {
                     name: "exception".into(),
                     attributes: vec![KeyValue::new(
                         "exception.message",
-                        AnyValue::String(v.replace('_', " ")),
+                        AnyValue::String(v.replace('_', " ").into()),
                     )],
                     dropped_attributes_count: 0,
                 }),
@@ -107,9 +107,12 @@ pub fn trace_with_id(text: &str, trace_id: TraceId) -> Batch {
         resource_spans: groups
             .into_iter()
             .map(|((service, host), spans)| {
-                let mut attributes = vec![KeyValue::new("service.name", AnyValue::String(service))];
+                let mut attributes = vec![KeyValue::new(
+                    "service.name",
+                    AnyValue::String(service.into()),
+                )];
                 if let Some(h) = host {
-                    attributes.push(KeyValue::new("host.name", AnyValue::String(h)));
+                    attributes.push(KeyValue::new("host.name", AnyValue::String(h.into())));
                 }
                 ResourceSpans {
                     resource: Arc::new(Resource {

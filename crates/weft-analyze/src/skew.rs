@@ -84,7 +84,7 @@ impl SkewReport {
 
 fn host_key(r: &Resource) -> Option<String> {
     let s = |v: &AnyValue| match v {
-        AnyValue::String(s) if !s.is_empty() => Some(s.clone()),
+        AnyValue::String(s) if !s.is_empty() => Some(s.to_string()),
         AnyValue::Array(a) => a.first().map(|x| x.to_string()).filter(|s| !s.is_empty()),
         _ => None,
     };

@@ -26,7 +26,7 @@ fn batch(raw: &[Raw]) -> Batch {
             Arc::new(Resource {
                 attributes: vec![KeyValue::new(
                     "service.name",
-                    AnyValue::String(s.to_string()),
+                    AnyValue::String(s.to_string().into()),
                 )],
                 ..Default::default()
             })

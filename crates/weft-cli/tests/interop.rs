@@ -30,7 +30,7 @@ fn run_sender(mut cmd: Command, what: &str) -> Value {
 /// A JSON attribute value as the SDK typed it: integral numbers are ints, others doubles.
 fn any(v: &Value) -> AnyValue {
     match v {
-        Value::String(s) => AnyValue::String(s.clone()),
+        Value::String(s) => AnyValue::String(s.as_str().into()),
         Value::Bool(b) => AnyValue::Bool(*b),
         Value::Number(n) if n.is_i64() => AnyValue::Int(n.as_i64().unwrap()),
         Value::Number(n) => AnyValue::Double(n.as_f64().unwrap()),

@@ -13,7 +13,7 @@ mod value;
 pub use ids::{IdError, SpanId, TraceId};
 pub use summary::{TraceSummary, SERVICE_NAME};
 pub use tree::{Node, TraceTree};
-pub use value::{AnyValue, KeyValue};
+pub use value::{AnyValue, CompactString, KeyValue};
 
 use std::sync::Arc;
 

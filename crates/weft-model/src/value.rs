@@ -1,11 +1,18 @@
 use std::fmt;
 
+pub use compact_str::CompactString;
+
 /// A typed attribute value, exactly as OTLP's `AnyValue` (an absent value is `Empty`).
+///
+/// Strings (here and in [`KeyValue::key`]) are `CompactString`s: the size of a `String`, but
+/// up to 24 bytes are kept inline. Nearly every attribute key and most values fit, so decoding
+/// a span allocates once for its attribute list instead of once per key and value, and
+/// reading attributes does not chase a pointer per string.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum AnyValue {
     #[default]
     Empty,
-    String(String),
+    String(CompactString),
     Bool(bool),
     Int(i64),
     Double(f64),
@@ -16,12 +23,12 @@ pub enum AnyValue {
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct KeyValue {
-    pub key: String,
+    pub key: CompactString,
     pub value: AnyValue,
 }
 
 impl KeyValue {
-    pub fn new(key: impl Into<String>, value: AnyValue) -> KeyValue {
+    pub fn new(key: impl Into<CompactString>, value: AnyValue) -> KeyValue {
         KeyValue {
             key: key.into(),
             value,

@@ -252,7 +252,7 @@ fn go_json_value(v: &AnyValue, out: &mut String) {
 /// `pcommon.Value.AsString()`.
 fn as_string(v: &AnyValue) -> String {
     match v {
-        AnyValue::String(s) => s.clone(),
+        AnyValue::String(s) => s.to_string(),
         AnyValue::Empty => String::new(),
         AnyValue::Bool(b) => b.to_string(),
         AnyValue::Int(i) => i.to_string(),
@@ -274,15 +274,18 @@ fn as_string(v: &AnyValue) -> String {
 fn add_warning(attrs: &mut Vec<KeyValue>, warning: String) {
     match attrs.iter_mut().find(|kv| kv.key == WARNINGS_ATTRIBUTE) {
         Some(kv) => match &mut kv.value {
-            AnyValue::Array(a) => a.push(AnyValue::String(warning)),
+            AnyValue::Array(a) => a.push(AnyValue::String(warning.into())),
             other => {
                 let prev = as_string(other);
-                *other = AnyValue::Array(vec![AnyValue::String(prev), AnyValue::String(warning)]);
+                *other = AnyValue::Array(vec![
+                    AnyValue::String(prev.into()),
+                    AnyValue::String(warning.into()),
+                ]);
             }
         },
         None => attrs.push(KeyValue::new(
             WARNINGS_ATTRIBUTE,
-            AnyValue::Array(vec![AnyValue::String(warning)]),
+            AnyValue::Array(vec![AnyValue::String(warning.into())]),
         )),
     }
 }
@@ -444,7 +447,7 @@ fn host_key(r: &Resource) -> String {
         return v.as_str().unwrap_or_default().to_string();
     }
     match r.attribute("host.ip") {
-        Some(AnyValue::String(s)) => return s.clone(),
+        Some(AnyValue::String(s)) => return s.to_string(),
         Some(AnyValue::Array(a)) if !a.is_empty() => return as_string(&a[0]),
         _ => {}
     }
@@ -567,7 +570,7 @@ fn normalize_ips(attrs: &mut [KeyValue]) {
             _ => continue,
         };
         let o = n.to_be_bytes();
-        kv.value = AnyValue::String(format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3]));
+        kv.value = AnyValue::String(format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3]).into());
     }
 }
 
@@ -735,7 +738,7 @@ impl Serialize for Processes {
 
 fn tag(key: impl Into<String>, v: &AnyValue) -> UiKeyValue {
     let (value_type, value) = match v {
-        AnyValue::String(s) => ("string", Value::String(s.clone())),
+        AnyValue::String(s) => ("string", Value::String(s.to_string())),
         AnyValue::Bool(b) => ("bool", Value::Bool(*b)),
         AnyValue::Int(i) if (-JS_MAX_SAFE_INTEGER..=JS_MAX_SAFE_INTEGER).contains(i) => {
             ("int64", Value::from(*i))

@@ -473,7 +473,7 @@ fn value_json(v: &AnyValue) -> Value {
     match v {
         AnyValue::Empty => {}
         AnyValue::String(s) => {
-            m.insert("stringValue".into(), Value::String(s.clone()));
+            m.insert("stringValue".into(), Value::String(s.to_string()));
         }
         AnyValue::Bool(b) => {
             m.insert("boolValue".into(), Value::Bool(*b));
@@ -519,7 +519,7 @@ fn attrs_json(a: &[KeyValue]) -> Vec<Value> {
     a.iter()
         .map(|kv| {
             let mut m = Map::new();
-            m.insert("key".into(), Value::String(kv.key.clone()));
+            m.insert("key".into(), Value::String(kv.key.to_string()));
             if kv.value != AnyValue::Empty {
                 m.insert("value".into(), value_json(&kv.value));
             }
@@ -1041,7 +1041,10 @@ mod tests {
             r#"{"stringValue":"héllo \"x\""}"#,
             Ok(AnyValue::String("héllo \"x\"".into())),
         );
-        check_value(r#"{"stringValue":""}"#, Ok(AnyValue::String(String::new())));
+        check_value(
+            r#"{"stringValue":""}"#,
+            Ok(AnyValue::String(weft_model::CompactString::default())),
+        );
         check_value(
             r#"{"string_value":"snake"}"#,
             Ok(AnyValue::String("snake".into())),

@@ -173,7 +173,7 @@ pub fn value_to_proto(v: &AnyValue) -> common::AnyValue {
     common::AnyValue {
         value: match v {
             AnyValue::Empty => None,
-            AnyValue::String(s) => Some(V::StringValue(s.clone())),
+            AnyValue::String(s) => Some(V::StringValue(s.to_string())),
             AnyValue::Bool(b) => Some(V::BoolValue(*b)),
             AnyValue::Int(i) => Some(V::IntValue(*i)),
             AnyValue::Double(d) => Some(V::DoubleValue(*d)),
@@ -192,7 +192,7 @@ pub fn value_from_proto(v: Option<common::AnyValue>) -> AnyValue {
     use common::any_value::Value as V;
     match v.and_then(|v| v.value) {
         None => AnyValue::Empty,
-        Some(V::StringValue(s)) => AnyValue::String(s),
+        Some(V::StringValue(s)) => AnyValue::String(s.into()),
         Some(V::BoolValue(b)) => AnyValue::Bool(b),
         Some(V::IntValue(i)) => AnyValue::Int(i),
         Some(V::DoubleValue(d)) => AnyValue::Double(d),
@@ -212,7 +212,7 @@ pub fn value_from_proto(v: Option<common::AnyValue>) -> AnyValue {
 pub fn attributes_to_proto(a: &[KeyValue]) -> Vec<common::KeyValue> {
     a.iter()
         .map(|kv| common::KeyValue {
-            key: kv.key.clone(),
+            key: kv.key.to_string(),
             value: match kv.value {
                 AnyValue::Empty => None,
                 ref v => Some(value_to_proto(v)),
@@ -225,7 +225,7 @@ pub fn attributes_to_proto(a: &[KeyValue]) -> Vec<common::KeyValue> {
 pub fn attributes_from_proto(a: Vec<common::KeyValue>) -> Vec<KeyValue> {
     a.into_iter()
         .map(|kv| KeyValue {
-            key: kv.key,
+            key: kv.key.into(),
             value: value_from_proto(kv.value),
         })
         .collect()

@@ -20,8 +20,8 @@ use prost::encoding::{decode_varint, WireType};
 use std::fmt;
 use std::sync::Arc;
 use weft_model::{
-    AnyValue, Batch, Event, KeyValue, Link, Resource, ResourceSpans, Scope, ScopeSpans, Span,
-    SpanId, SpanKind, StatusCode, TraceId,
+    AnyValue, Batch, CompactString, Event, KeyValue, Link, Resource, ResourceSpans, Scope,
+    ScopeSpans, Span, SpanId, SpanKind, StatusCode, TraceId,
 };
 
 /// prost's `RECURSION_LIMIT`: how many messages deep a request may nest.
@@ -375,7 +375,7 @@ fn key_value(buf: &mut &[u8], wt: WireType, ctx: u32) -> Result<KeyValue, Fail> 
     while !m.is_empty() {
         let (tag, wt) = key(&mut m)?;
         match tag {
-            1 => kv.key = string(&mut m, wt, "key")?,
+            1 => kv.key = compact(&mut m, wt, "key")?,
             2 => merge_any_value(&mut m, wt, ctx, &mut kv.value).map_err(|e| e.at("value"))?,
             // key_strindex: profiles only; checked, not kept
             3 => {
@@ -395,7 +395,7 @@ fn merge_any_value(buf: &mut &[u8], wt: WireType, ctx: u32, v: &mut AnyValue) ->
     while !m.is_empty() {
         let (tag, wt) = key(&mut m)?;
         match tag {
-            1 => *v = AnyValue::String(string(&mut m, wt, "stringValue")?),
+            1 => *v = AnyValue::String(compact(&mut m, wt, "stringValue")?),
             2 => *v = AnyValue::Bool(varint(&mut m, wt, "boolValue")? != 0),
             3 => *v = AnyValue::Int(varint(&mut m, wt, "intValue")? as i64),
             4 => *v = AnyValue::Double(f64::from_bits(fixed64(&mut m, wt, "doubleValue")?)),
@@ -606,6 +606,12 @@ fn str<'a>(buf: &mut &'a [u8], wt: WireType, field: &'static str) -> Result<&'a 
 #[inline(always)]
 fn string(buf: &mut &[u8], wt: WireType, field: &'static str) -> Result<String, Fail> {
     str(buf, wt, field).map(str::to_owned)
+}
+
+/// A string field as a `CompactString` (attribute keys and values): no allocation up to 24 bytes.
+#[inline(always)]
+fn compact(buf: &mut &[u8], wt: WireType, field: &'static str) -> Result<CompactString, Fail> {
+    str(buf, wt, field).map(CompactString::new)
 }
 
 /// How many fields numbered `tag` follow in `m` (read ahead to size a vector; stops quietly at

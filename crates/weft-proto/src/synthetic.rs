@@ -258,9 +258,15 @@ impl Workload {
                 }
                 pb::bytes(&mut body, 9, &attr);
             };
-            kv(b"http.request.method", AttrValue::Str(&[g.method().as_bytes()]));
+            kv(
+                b"http.request.method",
+                AttrValue::Str(&[g.method().as_bytes()]),
+            );
             kv(b"http.route", AttrValue::Str(&[g.name.as_bytes()]));
-            kv(b"http.response.status_code", AttrValue::Int(g.status_code()));
+            kv(
+                b"http.response.status_code",
+                AttrValue::Int(g.status_code()),
+            );
             let mut digits = itoa_buf(g.user as u64);
             kv(b"user.id", AttrValue::Str(&[b"user-", digits.as_slice()]));
             if g.is_db() {

@@ -81,7 +81,7 @@ fn extreme_attributes() -> impl Strategy<Value = Vec<KeyValue>> {
             .prop_map(AnyValue::Double),
         prop_oneof![Just(i64::MIN), Just(i64::MAX), any::<i64>()].prop_map(AnyValue::Int),
         proptest::collection::vec(any::<u8>(), 0..40).prop_map(AnyValue::Bytes),
-        any::<String>().prop_map(AnyValue::String),
+        any::<String>().prop_map(|s| AnyValue::String(s.into())),
     ];
     let value = leaf.prop_recursive(2, 16, 4, |inner| {
         prop_oneof![

@@ -41,8 +41,11 @@ fn big_trace(n: usize) -> Batch {
         .map(|i| {
             Arc::new(Resource {
                 attributes: vec![
-                    KeyValue::new("service.name", AnyValue::String(format!("svc-{i}"))),
-                    KeyValue::new("host.name", AnyValue::String(format!("host-{}", i % 3))),
+                    KeyValue::new("service.name", AnyValue::String(format!("svc-{i}").into())),
+                    KeyValue::new(
+                        "host.name",
+                        AnyValue::String(format!("host-{}", i % 3).into()),
+                    ),
                 ],
                 ..Default::default()
             })

@@ -26,7 +26,7 @@ impl Value {
     /// The value of an attribute (bytes and key-value lists have no TraceQL value).
     pub fn from_any(v: &AnyValue) -> Value {
         match v {
-            AnyValue::String(s) => Value::Str(s.clone()),
+            AnyValue::String(s) => Value::Str(s.to_string()),
             AnyValue::Bool(b) => Value::Bool(*b),
             AnyValue::Int(i) => Value::Int(*i),
             AnyValue::Double(d) => Value::Float(*d),

@@ -60,7 +60,7 @@ pub fn parse(term: &str) -> Option<KeyValue> {
     let (t, rest) = term.split_once(':')?;
     let (key, text) = rest.split_once('\0')?;
     let value = match t {
-        "s" => AnyValue::String(text.to_string()),
+        "s" => AnyValue::String(text.into()),
         "i" => AnyValue::Int(text.parse().ok()?),
         "b" => AnyValue::Bool(text.parse().ok()?),
         "d" => AnyValue::Double(text.parse().ok()?),

@@ -143,7 +143,7 @@ fn dedicated_attribute_columns_keep_order_and_answer_searches() {
                 if next(5) == 0 {
                     AnyValue::Int(u)
                 } else {
-                    AnyValue::String(u.to_string())
+                    AnyValue::String(u.to_string().into())
                 },
             ));
         }

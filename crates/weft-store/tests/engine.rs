@@ -49,7 +49,10 @@ fn batch(trace: u64, service: &str, spans: u64, error: bool) -> Batch {
             start_time_unix_nano: t0 + k * 1000,
             end_time_unix_nano: t0 + k * 1000 + 5_000_000 * (k + 1),
             attributes: vec![
-                KeyValue::new("user.id", AnyValue::String(format!("u{}", trace % 3))),
+                KeyValue::new(
+                    "user.id",
+                    AnyValue::String(format!("u{}", trace % 3).into()),
+                ),
                 KeyValue::new(
                     "http.response.status_code",
                     AnyValue::Int(if error { 500 } else { 200 }),
@@ -371,7 +374,7 @@ fn attribute_search_reads_only_row_groups_that_may_hold_the_term() {
                     attributes: {
                         let mut a = vec![
                             KeyValue::new("order.id", AnyValue::Int(t as i64)),
-                            KeyValue::new("tier", AnyValue::String(format!("t{}", t % 4))),
+                            KeyValue::new("tier", AnyValue::String(format!("t{}", t % 4).into())),
                         ];
                         if t == 777 {
                             a.push(KeyValue::new(

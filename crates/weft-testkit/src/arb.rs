@@ -7,7 +7,8 @@ use weft_model::*;
 fn leaf() -> impl Strategy<Value = AnyValue> {
     prop_oneof![
         Just(AnyValue::Empty),
-        ".{0,12}".prop_map(AnyValue::String),
+        // inline (up to 24 bytes) and heap-allocated compact strings both
+        ".{0,40}".prop_map(|s: String| AnyValue::String(s.into())),
         any::<bool>().prop_map(AnyValue::Bool),
         any::<i64>().prop_map(AnyValue::Int),
         (-1e12f64..1e12).prop_map(AnyValue::Double),
@@ -133,7 +134,7 @@ pub fn resource() -> impl Strategy<Value = Resource> {
         .prop_map(|(mut attributes, d, schema_url, svc)| {
             if let Some(svc) = svc {
                 attributes.retain(|kv| kv.key != SERVICE_NAME);
-                attributes.insert(0, KeyValue::new(SERVICE_NAME, AnyValue::String(svc)));
+                attributes.insert(0, KeyValue::new(SERVICE_NAME, AnyValue::String(svc.into())));
             }
             Resource {
                 attributes,

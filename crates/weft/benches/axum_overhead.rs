@@ -100,9 +100,8 @@ fn main() {
     let unsampled = weft_guard("always_off");
     let weft_variant = |name, guard: &weft::Guard| Variant {
         name,
-        app: hello().layer(
-            weft::http_server::WeftLayer::new().tracer_provider(guard.tracer_provider()),
-        ),
+        app: hello()
+            .layer(weft::http_server::WeftLayer::new().tracer_provider(guard.tracer_provider())),
         dispatch: Some(tracing::Dispatch::new(
             tracing_subscriber::registry().with(guard.layer()),
         )),

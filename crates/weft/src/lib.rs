@@ -382,11 +382,7 @@ impl Builder {
             }
         }
         let batchers = Arc::new(batchers);
-        let front = processor::Front::new(
-            batchers.clone(),
-            config.keep.clone(),
-            stats.clone(),
-        );
+        let front = processor::Front::new(batchers.clone(), config.keep.clone(), stats.clone());
         let limits = SpanLimits {
             max_attributes_per_span: config.limits.attribute_count,
             max_events_per_span: config.limits.event_count,

@@ -369,11 +369,7 @@ impl fmt::Debug for Front {
 }
 
 impl Front {
-    pub(crate) fn new(
-        batchers: Arc<Vec<Batcher>>,
-        keep: KeepConfig,
-        stats: Arc<Stats>,
-    ) -> Self {
+    pub(crate) fn new(batchers: Arc<Vec<Batcher>>, keep: KeepConfig, stats: Arc<Stats>) -> Self {
         Front {
             batchers,
             keep,

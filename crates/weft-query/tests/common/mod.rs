@@ -79,7 +79,7 @@ fn unquote(s: &str) -> String {
 
 pub fn value(s: &str) -> AnyValue {
     if s.starts_with('"') {
-        return AnyValue::String(unquote(s));
+        return AnyValue::String(unquote(s).into());
     }
     if let Some(inner) = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
         return AnyValue::Array(
@@ -198,8 +198,8 @@ pub fn parse_fixtures(text: &str) -> Fixtures {
                 let mut s = Scope::default();
                 for kv in w[2..].iter().map(|x| key_value(x)) {
                     match (kv.key.as_str(), &kv.value) {
-                        ("name", AnyValue::String(v)) => s.name = v.clone(),
-                        ("version", AnyValue::String(v)) => s.version = v.clone(),
+                        ("name", AnyValue::String(v)) => s.name = v.to_string(),
+                        ("version", AnyValue::String(v)) => s.version = v.to_string(),
                         _ => s.attributes.push(kv),
                     }
                 }
