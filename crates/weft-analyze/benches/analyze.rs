@@ -95,7 +95,7 @@ fn big_trace(n: usize, seed: u64) -> Batch {
             trace_id: TraceId([9; 16]),
             span_id: SpanId(id.to_be_bytes()),
             parent_span_id: parents[i].map(|p| SpanId(spans[p].0.to_be_bytes())),
-            name: format!("op-{}-{}", svc, depth % 4),
+            name: format!("op-{}-{}", svc, depth % 4).into(),
             start_time_unix_nano: s,
             end_time_unix_nano: e,
             ..Default::default()

@@ -58,7 +58,7 @@ pub fn trace_with_id(text: &str, trace_id: TraceId) -> Batch {
             trace_id,
             span_id: id(f[0]),
             parent_span_id: (f[2] != "-").then(|| id(f[2])),
-            name: f[0].to_string(),
+            name: f[0].into(),
             start_time_unix_nano: ms(f[3]),
             end_time_unix_nano: ms(f[4]),
             kind: SpanKind::Internal,
@@ -93,7 +93,7 @@ pub fn trace_with_id(text: &str, trace_id: TraceId) -> Batch {
                     }
                 }
                 "host" => host = Some(v.to_string()),
-                "name" => span.name = v.replace('_', " "),
+                "name" => span.name = v.replace('_', " ").into(),
                 other => panic!("unknown fixture flag {other:?}"),
             }
         }

@@ -142,7 +142,7 @@ pub fn analyze(batch: &Batch, opts: &Options) -> Analysis {
             SpanInfo {
                 span_id: node.span_id(),
                 service: node.service().to_string(),
-                name: node.span.span.name.clone(),
+                name: node.span.span.name.to_string(),
                 start_unix_nano: node.start(),
                 duration_nanos: node.duration(),
                 self_nanos: selfs[n],

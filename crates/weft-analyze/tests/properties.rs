@@ -53,7 +53,7 @@ fn batch(raw: &[Raw]) -> Batch {
             trace_id: TraceId([1; 16]),
             span_id: id,
             parent_span_id,
-            name: format!("op{}", start % 3),
+            name: format!("op{}", start % 3).into(),
             start_time_unix_nano: BASE + start as u64,
             end_time_unix_nano: BASE + start as u64 + len as u64,
             ..Default::default()

@@ -134,7 +134,7 @@ pub struct Span {
     /// `None` for a root span (OTLP's empty `parent_span_id`).
     pub parent_span_id: Option<SpanId>,
     pub flags: u32,
-    pub name: String,
+    pub name: CompactString,
     pub kind: SpanKind,
     pub start_time_unix_nano: u64,
     pub end_time_unix_nano: u64,
@@ -341,7 +341,7 @@ mod tests {
         Span {
             trace_id: TraceId([1; 16]),
             span_id: SpanId([id; 8]),
-            name: format!("s{id}"),
+            name: format!("s{id}").into(),
             ..Default::default()
         }
     }

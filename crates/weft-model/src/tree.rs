@@ -236,7 +236,7 @@ mod tests {
             trace_id: TraceId([1; 16]),
             span_id: SpanId([id; 8]),
             parent_span_id: parent.map(|p| SpanId([p; 8])),
-            name: format!("s{id}"),
+            name: format!("s{id}").into(),
             start_time_unix_nano: start,
             end_time_unix_nano: end,
             ..Default::default()
@@ -260,7 +260,7 @@ mod tests {
 
     fn names(t: &TraceTree<'_>, idx: &[usize]) -> Vec<String> {
         idx.iter()
-            .map(|&i| t.nodes[i].span.span.name.clone())
+            .map(|&i| t.nodes[i].span.span.name.to_string())
             .collect()
     }
 

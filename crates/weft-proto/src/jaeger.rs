@@ -913,7 +913,7 @@ fn span_to_ui(s: &weft_model::Span, scope: &weft_model::Scope, process_id: Strin
         trace_id,
         span_id: span_id_string(&s.span_id),
         flags: 0,
-        operation_name: s.name.clone(),
+        operation_name: s.name.to_string(),
         references,
         start_time: micros(s.start_time_unix_nano),
         duration: micros(s.duration_nanos()),
@@ -968,7 +968,7 @@ pub fn trace_summary_v3(b: &Batch) -> Value {
         match s.span.parent_span_id {
             None => {
                 if root.is_none() || s.span.start_time_unix_nano < root_start {
-                    root = Some((svc, s.span.name.clone()));
+                    root = Some((svc, s.span.name.to_string()));
                     root_start = s.span.start_time_unix_nano;
                 }
             }

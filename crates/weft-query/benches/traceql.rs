@@ -75,7 +75,7 @@ fn big_trace(n: usize) -> Batch {
             trace_id: tid,
             span_id: SpanId((i as u64 + 1).to_be_bytes()),
             parent_span_id: parent.map(|p| SpanId((p as u64 + 1).to_be_bytes())),
-            name: format!("op-{}", i % 40),
+            name: format!("op-{}", i % 40).into(),
             kind: [SpanKind::Server, SpanKind::Client, SpanKind::Internal][i % 3],
             start_time_unix_nano: start,
             end_time_unix_nano: start + (i as u64 % 97) * 100_000,

@@ -639,7 +639,7 @@ impl<'a> Trace<'a> {
             .collect();
         SpanMatch {
             span_id: span.span_id,
-            name: span.name.clone(),
+            name: span.name.to_string(),
             service: n.service().to_string(),
             start_unix_nano: span.start_time_unix_nano,
             duration_nanos: span.duration_nanos(),

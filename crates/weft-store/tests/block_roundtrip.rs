@@ -50,7 +50,7 @@ fn parents_stored_as_rows_read_back_in_every_shape() {
                 trace_id: TraceId([trace; 16]),
                 span_id: SpanId(id.to_be_bytes()),
                 parent_span_id: parent.map(|p| SpanId(p.to_be_bytes())),
-                name: format!("op-{id}"),
+                name: format!("op-{id}").into(),
                 start_time_unix_nano: start,
                 end_time_unix_nano: start + 10,
                 ..Default::default()

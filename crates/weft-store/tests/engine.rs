@@ -39,7 +39,7 @@ fn batch(trace: u64, service: &str, spans: u64, error: bool) -> Batch {
             name: if k == 0 {
                 "root".into()
             } else {
-                format!("child-{k}")
+                format!("child-{k}").into()
             },
             kind: if k == 0 {
                 SpanKind::Server

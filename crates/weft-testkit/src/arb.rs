@@ -106,7 +106,7 @@ pub fn span() -> impl Strategy<Value = Span> {
                 trace_state: ts,
                 parent_span_id: p,
                 flags,
-                name,
+                name: name.into(),
                 kind: SpanKind::from_i32(kind).expect("0..6"),
                 start_time_unix_nano: start,
                 end_time_unix_nano: end,

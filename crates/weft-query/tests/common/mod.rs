@@ -225,7 +225,7 @@ pub fn parse_fixtures(text: &str) -> Fixtures {
                 let mut span = Span {
                     trace_id: *tid,
                     span_id: SpanId::from_hex(&format!("{trace_no:08x}{span_no:08x}")).unwrap(),
-                    name: unquote(&w[4]),
+                    name: unquote(&w[4]).into(),
                     ..Default::default()
                 };
                 let mut explicit_parent = None;
