@@ -521,7 +521,8 @@ fn rotate(shared: &Shared, segment: &mut SegmentWriter) -> Result<u64> {
     *segment = next;
     let mut sealed = shared.sealed.write();
     let mut head = shared.head.write();
-    let old = std::mem::replace(&mut *head, Head::new());
+    let next = Head::with_capacity(head.len(), head.trace_count());
+    let old = std::mem::replace(&mut *head, next);
     sealed.push(Arc::new(SealedHead {
         head: old,
         wal_through: sealed_seq,

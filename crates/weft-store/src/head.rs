@@ -10,8 +10,12 @@ use weft_model::{AnyValue, Batch, FlatSpan, KeyValue, Resource, Scope, TraceId, 
 
 pub(crate) struct Head {
     pub spans: Vec<FlatSpan>,
-    /// trace ids come from clients: ahash, which is fast and resists crafted collisions
-    by_trace: HashMap<TraceId, Vec<u32>, ahash::RandomState>,
+    /// each trace's last span (an index into `spans`); trace ids come from clients: ahash,
+    /// which is fast and resists crafted collisions
+    by_trace: HashMap<TraceId, u32, ahash::RandomState>,
+    /// per span, the index of the span before it in the same trace ([`NONE`] for the first):
+    /// a trace's spans are a chain from `by_trace`, so a new trace costs no allocation
+    prev_in_trace: Vec<u32>,
     resources: HashMap<u64, Vec<Arc<Resource>>>,
     scopes: HashMap<u64, Vec<Arc<Scope>>>,
     pub min_start: u64,
@@ -21,11 +25,25 @@ pub(crate) struct Head {
     pub approx_bytes: usize,
 }
 
+/// The end of a trace's chain of spans.
+const NONE: u32 = u32::MAX;
+
+/// The most spans a new head reserves room for up front.
+const MAX_RESERVED_SPANS: usize = 1 << 21;
+
 impl Head {
     pub fn new() -> Head {
+        Head::with_capacity(0, 0)
+    }
+
+    /// A head with room for `spans` spans of `traces` traces (the size of the head it
+    /// follows, so that it does not regrow and rehash from nothing after every cut).
+    pub fn with_capacity(spans: usize, traces: usize) -> Head {
+        let spans = spans.min(MAX_RESERVED_SPANS);
         Head {
-            spans: Vec::new(),
-            by_trace: HashMap::default(),
+            spans: Vec::with_capacity(spans),
+            by_trace: HashMap::with_capacity_and_hasher(traces.min(spans), Default::default()),
+            prev_in_trace: Vec::with_capacity(spans),
             resources: HashMap::new(),
             scopes: HashMap::new(),
             min_start: u64::MAX,
@@ -54,25 +72,46 @@ impl Head {
             self.max_start = self.max_start.max(s.start_time_unix_nano);
             self.approx_bytes += approx_size(&fs);
             let idx = self.spans.len() as u32;
-            self.by_trace.entry(s.trace_id).or_default().push(idx);
+            let prev = self.by_trace.insert(s.trace_id, idx).unwrap_or(NONE);
+            self.prev_in_trace.push(prev);
             self.spans.push(fs);
         }
     }
 
+    /// The indexes of a trace's spans, in arrival order.
+    fn trace_indexes(&self, id: &TraceId) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = self.by_trace.get(id).copied().unwrap_or(NONE);
+        while at != NONE {
+            out.push(at as usize);
+            at = self.prev_in_trace[at as usize];
+        }
+        out.reverse();
+        out
+    }
+
     pub fn trace(&self, id: &TraceId) -> Vec<FlatSpan> {
-        self.by_trace
-            .get(id)
-            .map(|ix| ix.iter().map(|&i| self.spans[i as usize].clone()).collect())
-            .unwrap_or_default()
+        self.trace_indexes(id)
+            .into_iter()
+            .map(|i| self.spans[i].clone())
+            .collect()
     }
 
     pub fn summary(&self, id: &TraceId) -> Option<TraceSummary> {
-        let ix = self.by_trace.get(id)?;
+        let ix = self.trace_indexes(id);
+        if ix.is_empty() {
+            return None;
+        }
         let mut s = TraceSummary::new(*id);
-        for &i in ix {
-            s.add_span(&self.spans[i as usize]);
+        for i in ix {
+            s.add_span(&self.spans[i]);
         }
         Some(s)
+    }
+
+    /// How many traces the head holds.
+    pub fn trace_count(&self) -> usize {
+        self.by_trace.len()
     }
 
     /// (trace id, span start) of spans that satisfy `q`.
