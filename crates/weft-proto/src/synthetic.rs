@@ -55,6 +55,8 @@ pub struct Workload {
     resources: Vec<Resource>,
     args_spans_per_trace: usize,
     extra_attributes: usize,
+    /// `app.attr_<n>` for each extra attribute
+    extra_keys: Vec<String>,
     error_rate: f64,
 }
 
@@ -80,6 +82,9 @@ impl Workload {
             resources,
             args_spans_per_trace: spans_per_trace.max(1),
             extra_attributes,
+            extra_keys: (0..extra_attributes)
+                .map(|x| format!("app.attr_{x}"))
+                .collect(),
             error_rate,
         }
     }
@@ -173,8 +178,8 @@ impl Workload {
                 attributes.push(kv("db.system.name", s("postgresql")));
                 attributes.push(kv("db.query.text", s(DB_QUERY)));
             }
-            for (x, v) in g.extra.iter().enumerate() {
-                attributes.push(kv(&format!("app.attr_{x}"), i(*v)));
+            for (k, v) in self.extra_keys.iter().zip(g.extra) {
+                attributes.push(kv(k, i(*v)));
             }
             per_service[g.svc].push(Span {
                 trace_id: g.trace_id.to_vec(),
@@ -267,18 +272,17 @@ impl Workload {
                 b"http.response.status_code",
                 AttrValue::Int(g.status_code()),
             );
-            let mut digits = itoa_buf(g.user as u64);
-            kv(b"user.id", AttrValue::Str(&[b"user-", digits.as_slice()]));
+            let mut digits = [0u8; 20];
+            kv(
+                b"user.id",
+                AttrValue::Str(&[b"user-", decimal(g.user as u64, &mut digits)]),
+            );
             if g.is_db() {
                 kv(b"db.system.name", AttrValue::Str(&[b"postgresql"]));
                 kv(b"db.query.text", AttrValue::Str(&[DB_QUERY.as_bytes()]));
             }
-            for (x, v) in g.extra.iter().enumerate() {
-                digits = itoa_buf(x as u64);
-                kv(
-                    &[b"app.attr_".as_slice(), digits.as_slice()].concat(),
-                    AttrValue::Int(*v),
-                );
+            for (k, v) in self.extra_keys.iter().zip(g.extra) {
+                kv(k.as_bytes(), AttrValue::Int(*v));
             }
             if g.error {
                 attr.clear();
@@ -288,20 +292,30 @@ impl Workload {
             }
             pb::bytes(&mut per_service[g.svc], 2, &body);
         });
+        // ResourceSpans { resource, scope_spans: [ScopeSpans { scope, spans }] }, lengths
+        // computed up front so that each span's bytes are copied once more, into `out`
         let scope = scope().encode_to_vec();
-        let mut rs = Vec::new();
-        let mut ss = Vec::new();
+        let scope_field = 1 + pb::varint_len(scope.len() as u64) + scope.len();
         for (k, spans) in per_service.iter().enumerate() {
             if spans.is_empty() {
                 continue;
             }
-            ss.clear();
-            pb::bytes(&mut ss, 1, &scope);
-            ss.extend_from_slice(spans);
-            rs.clear();
-            pb::bytes(&mut rs, 1, &self.resources[k].encode_to_vec());
-            pb::bytes(&mut rs, 2, &ss);
-            pb::bytes(out, 1, &rs);
+            let resource = self.resources[k].encode_to_vec();
+            let ss_len = scope_field + spans.len();
+            let rs_len = 1
+                + pb::varint_len(resource.len() as u64)
+                + resource.len()
+                + 1
+                + pb::varint_len(ss_len as u64)
+                + ss_len;
+            out.reserve(1 + pb::varint_len(rs_len as u64) + rs_len);
+            pb::key(out, 1, 2);
+            pb::varint(out, rs_len as u64);
+            pb::bytes(out, 1, &resource);
+            pb::key(out, 2, 2);
+            pb::varint(out, ss_len as u64);
+            pb::bytes(out, 1, &scope);
+            out.extend_from_slice(spans);
         }
         (ids, spans)
     }
@@ -365,22 +379,23 @@ enum AttrValue<'a> {
     Int(i64),
 }
 
-/// The decimal digits of `v`.
-fn itoa_buf(mut v: u64) -> Vec<u8> {
-    let mut d = Vec::with_capacity(20);
+/// The decimal digits of `v`, written at the end of `buf`.
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
     loop {
-        d.push(b'0' + (v % 10) as u8);
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    d.reverse();
-    d
+    &buf[at..]
 }
 
 /// The few protobuf wire-format writes the direct encoder needs.
 mod pb {
+    #[inline]
     pub fn varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
             out.push(v as u8 | 0x80);
@@ -388,21 +403,26 @@ mod pb {
         }
         out.push(v as u8);
     }
+    #[inline]
     pub fn varint_len(v: u64) -> usize {
         (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
     }
+    #[inline]
     pub fn key(out: &mut Vec<u8>, field: u32, wire: u32) {
         varint(out, u64::from(field << 3 | wire));
     }
+    #[inline]
     pub fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
         key(out, field, 2);
         varint(out, b.len() as u64);
         out.extend_from_slice(b);
     }
+    #[inline]
     pub fn varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
         key(out, field, 0);
         varint(out, v);
     }
+    #[inline]
     pub fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
         key(out, field, 1);
         out.extend_from_slice(&v.to_le_bytes());
