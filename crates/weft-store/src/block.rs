@@ -520,15 +520,17 @@ impl<'a> Ids<'a> {
         let mut term_buf = String::new();
         // its keys are the spans' term ids, in order
         let mut term_dict = StringDictionaryBuilder::<Int32Type>::new();
+        // `slot` runs only for a term seen for the first time: most terms repeat, and their
+        // key's dedicated column was decided when they were first seen
         fn push_term(
             dict: &mut StringDictionaryBuilder<Int32Type>,
             term_slot: &mut Vec<u8>,
             term: &str,
-            slot: u8,
+            slot: impl FnOnce() -> u8,
         ) {
             let t = dict.append(term).expect("fewer than 2^31 distinct terms");
             if t as usize == term_slot.len() {
-                term_slot.push(slot);
+                term_slot.push(slot());
             }
         }
         for fs in spans {
@@ -559,17 +561,13 @@ impl<'a> Ids<'a> {
             let mut all_terms = true;
             for kv in &fs.span.attributes {
                 if terms::write_term(&mut term_buf, &kv.key, &kv.value) {
-                    let slot = slot_of.get(kv.key.as_str()).copied();
-                    push_term(
-                        &mut term_dict,
-                        &mut ids.term_slot,
-                        &term_buf,
-                        slot.unwrap_or(FROM_LIST),
-                    );
+                    push_term(&mut term_dict, &mut ids.term_slot, &term_buf, || {
+                        slot_of.get(kv.key.as_str()).copied().unwrap_or(FROM_LIST)
+                    });
                 } else {
                     all_terms = false;
                     for t in terms::element_terms(&kv.key, &kv.value) {
-                        push_term(&mut term_dict, &mut ids.term_slot, &t, FROM_LIST);
+                        push_term(&mut term_dict, &mut ids.term_slot, &t, || FROM_LIST);
                     }
                 }
             }
