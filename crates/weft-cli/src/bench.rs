@@ -92,11 +92,15 @@ struct Shared {
     sample_ids: Mutex<Vec<[u8; 16]>>,
 }
 
+/// The pause before a refused or failed request is sent again, doubling up to `RETRY_MAX`.
+const RETRY_FIRST: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_millis(500);
+
 /// Sends one export request, already encoded (`Workload::encode_request`), over gRPC; `None`
 /// when the call failed.
 async fn export_grpc(
     grpc: &mut tonic::client::Grpc<tonic::transport::Channel>,
-    body: Vec<u8>,
+    body: prost::bytes::Bytes,
 ) -> Option<ExportTraceServiceResponse> {
     grpc.ready().await.ok()?;
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(
@@ -114,7 +118,7 @@ async fn export_grpc(
 struct RawExport;
 
 impl tonic::codec::Codec for RawExport {
-    type Encode = Vec<u8>;
+    type Encode = prost::bytes::Bytes;
     type Decode = ExportTraceServiceResponse;
     type Encoder = RawExport;
     type Decoder = RawExport;
@@ -127,11 +131,11 @@ impl tonic::codec::Codec for RawExport {
 }
 
 impl tonic::codec::Encoder for RawExport {
-    type Item = Vec<u8>;
+    type Item = prost::bytes::Bytes;
     type Error = tonic::Status;
     fn encode(
         &mut self,
-        item: Vec<u8>,
+        item: prost::bytes::Bytes,
         dst: &mut tonic::codec::EncodeBuf<'_>,
     ) -> Result<(), tonic::Status> {
         use prost::bytes::BufMut;
@@ -241,6 +245,8 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64 + 1);
             let wstart = Instant::now();
             let mut wsent = 0u64;
+            let mut retry: Option<(prost::bytes::Bytes, Vec<[u8; 16]>, usize)> = None;
+            let mut backoff = RETRY_FIRST;
             while !shared.stop.load(Ordering::Relaxed) && wstart.elapsed() < duration {
                 if let Some(l) = limit {
                     if shared.sent_spans.load(Ordering::Relaxed) >= l {
@@ -258,19 +264,27 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_nanos() as u64)
                     .unwrap_or(0);
-                let mut body = Vec::with_capacity(batch * 400);
-                let (ids, n) = gen.encode_request(&mut rng, batch, now, &mut body);
+                // a refused request is sent again, after a pause that doubles (as an OTLP
+                // exporter backs off), not replaced by a new one
+                let (body, ids, n) = match retry.take() {
+                    Some(r) => r,
+                    None => {
+                        let mut body = Vec::with_capacity(batch * 400);
+                        let (ids, n) = gen.encode_request(&mut rng, batch, now, &mut body);
+                        (prost::bytes::Bytes::from(body), ids, n)
+                    }
+                };
                 let t = Instant::now();
                 // spans the server accepted: all of them, less those it reports rejected
                 let accepted = match grpc.as_mut() {
-                    Some(c) => export_grpc(c, body).await.map(|r| {
+                    Some(c) => export_grpc(c, body.clone()).await.map(|r| {
                         let rejected = r.partial_success.map_or(0, |p| p.rejected_spans);
                         (n as u64).saturating_sub(rejected.max(0) as u64)
                     }),
                     None => match http
                         .post(&url)
                         .header("content-type", "application/x-protobuf")
-                        .body(body)
+                        .body(body.clone())
                         .send()
                         .await
                     {
@@ -289,6 +303,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                 };
                 let us = t.elapsed().as_micros() as u64;
                 if let Some(n) = accepted {
+                    backoff = RETRY_FIRST;
                     shared.sent_spans.fetch_add(n, Ordering::Relaxed);
                     wsent += n;
                     let _ = lock(&shared.latencies).record(us.max(1));
@@ -298,6 +313,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                     }
                 } else {
                     shared.failed_requests.fetch_add(1, Ordering::Relaxed);
+                    retry = Some((body, ids, n));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MAX);
                 }
             }
         }));

@@ -235,6 +235,16 @@ async fn overload_gets_429_and_resource_exhausted_with_retry_information() {
     assert_eq!(r.headers()["retry-after"], "1");
     let v: Value = r.json().await.unwrap();
     assert!(v["message"].as_str().unwrap().contains("retry"), "{v}");
+    // load is checked before the body is decoded: while overloaded even a malformed body is
+    // refused for load (decoding it would only waste the CPU the server is short of)
+    let r = client
+        .post(server.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0x0a, 0xff])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
     let mut c = TraceServiceClient::connect(server.otlp_grpc_url())
         .await
         .unwrap();

@@ -145,6 +145,9 @@ impl Receiver {
                     self.limits.retry_after,
                 )
             })?;
+        // refuse for load before decoding: a refused request then costs almost nothing,
+        // which matters most exactly when the server is behind
+        self.writer.admit().map_err(|e| self.store_error(e))?;
         let (batch, rejected) = match encoding {
             // straight from the wire format into the model, no generated structs in between
             Encoding::Protobuf => {
@@ -171,23 +174,28 @@ impl Receiver {
                 otlp_protobuf,
             })
             .await
-            .map_err(|e| match e {
-                StoreError::Overloaded(m) => IngestError::too_many_requests(
-                    format!(
-                        "weft is overloaded ({m}); retry after {}s",
-                        self.limits.retry_after.as_secs_f64().ceil()
-                    ),
-                    self.limits.retry_after,
-                ),
-                StoreError::ShuttingDown => IngestError::unavailable(
-                    "weft is shutting down; retry against another instance or later".into(),
-                    self.limits.retry_after,
-                ),
-                other => IngestError::unavailable(
-                    format!("the store could not write the batch ({other}); retry later"),
-                    self.limits.retry_after * 5,
-                ),
-            })?;
+            .map_err(|e| self.store_error(e))?;
         Ok(accepted)
+    }
+
+    /// What the client is told when the store refuses or fails a write.
+    fn store_error(&self, e: StoreError) -> IngestError {
+        match e {
+            StoreError::Overloaded(m) => IngestError::too_many_requests(
+                format!(
+                    "weft is overloaded ({m}); retry after {}s",
+                    self.limits.retry_after.as_secs_f64().ceil()
+                ),
+                self.limits.retry_after,
+            ),
+            StoreError::ShuttingDown => IngestError::unavailable(
+                "weft is shutting down; retry against another instance or later".into(),
+                self.limits.retry_after,
+            ),
+            other => IngestError::unavailable(
+                format!("the store could not write the batch ({other}); retry later"),
+                self.limits.retry_after * 5,
+            ),
+        }
     }
 }

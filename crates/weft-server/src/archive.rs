@@ -341,6 +341,9 @@ impl ArchivingWriter {
 
 #[async_trait]
 impl TraceWriter for ArchivingWriter {
+    fn admit(&self) -> weft_store::Result<()> {
+        self.inner.admit()
+    }
     async fn write(&self, req: WriteRequest) -> weft_store::Result<()> {
         let ids = trace_ids(&req.batch);
         self.inner.write(req).await?;

@@ -791,14 +791,9 @@ fn compactor(shared: Arc<Shared>) {
 
 #[async_trait]
 impl TraceWriter for EmbeddedStore {
-    async fn write(&self, req: WriteRequest) -> Result<()> {
-        if self.shared.shutdown.load(Ordering::Relaxed) {
-            return Err(StoreError::ShuttingDown);
-        }
-        let payload = match req.otlp_protobuf {
-            Some(b) => b,
-            None => Bytes::from(weft_proto::otlp::encode_request(&req.batch)),
-        };
+    /// Refuses while the spans in memory (head, sealed heads, queued for the WAL) exceed
+    /// `max_memory_bytes`: the cutter is behind.
+    fn admit(&self) -> Result<()> {
         let in_memory = {
             let sealed = self.shared.sealed.read();
             let head = self.shared.head.read();
@@ -811,6 +806,18 @@ impl TraceWriter for EmbeddedStore {
                 self.shared.opts.max_memory_bytes
             )));
         }
+        Ok(())
+    }
+
+    async fn write(&self, req: WriteRequest) -> Result<()> {
+        if self.shared.shutdown.load(Ordering::Relaxed) {
+            return Err(StoreError::ShuttingDown);
+        }
+        let payload = match req.otlp_protobuf {
+            Some(b) => b,
+            None => Bytes::from(weft_proto::otlp::encode_request(&req.batch)),
+        };
+        self.admit()?;
         self.shared
             .counters
             .queued_bytes

@@ -71,6 +71,12 @@ pub trait TraceWriter: Send + Sync {
     /// Stores the batch. When this returns `Ok`, the batch is durable (as the backend's
     /// durability policy says) and visible to readers.
     async fn write(&self, req: WriteRequest) -> Result<()>;
+
+    /// Whether a write would be refused for load right now (`Overloaded`), asked before a
+    /// request is decoded so that a refusal costs no decoding. Only a hint: `write` decides.
+    fn admit(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A search over spans: a trace matches when one of its spans satisfies every condition
