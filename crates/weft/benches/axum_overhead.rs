@@ -6,48 +6,20 @@
 //! `cargo bench -p weft --bench axum_overhead` (`ROUNDS`, `ITERS` change the sample size;
 //! `ONLY=<variant>` runs one variant against the baseline, for a profiler)
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::routing::get;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::Sampler;
 use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "support/bare_layer.rs"]
 mod bare_layer;
 
-#[derive(Debug)]
-struct Noop;
-
-impl SpanExporter for Noop {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        std::hint::black_box(batch);
-        Ok(())
-    }
-}
-
-fn weft_guard(sampler: &str) -> weft::Guard {
-    let env = [
-        ("OTEL_TRACES_EXPORTER", "none"),
-        ("OTEL_TRACES_SAMPLER", sampler),
-        ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    weft::builder()
-        .env(env)
-        .install_subscriber(false)
-        .set_global(false)
-        .with_exporter(Noop)
-        .init()
-        .expect("weft starts")
-}
+#[path = "support/pipelines.rs"]
+mod pipelines;
+use pipelines::{bare, weft_guard};
 
 struct Variant {
     name: &'static str,
@@ -84,18 +56,7 @@ fn main() {
         .build()
         .expect("a runtime");
     let hello = || axum::Router::new().route("/hello", get(|| async { "hi" }));
-    let bsp = BatchSpanProcessor::builder(Noop)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(65536)
-                .with_scheduled_delay(Duration::from_millis(100))
-                .build(),
-        )
-        .build();
-    let bare = SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOn)
-        .with_span_processor(bsp)
-        .build();
+    let bare = bare(Sampler::AlwaysOn);
     let sampled = weft_guard("always_on");
     let unsampled = weft_guard("always_off");
     let weft_variant = |name, guard: &weft::Guard| Variant {

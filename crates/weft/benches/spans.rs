@@ -8,59 +8,11 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::{Span as _, TracerProvider as _};
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::Sampler;
 
-#[derive(Debug)]
-struct Noop;
-
-impl SpanExporter for Noop {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        std::hint::black_box(batch);
-        Ok(())
-    }
-}
-
-fn env(sampler: &str) -> std::collections::HashMap<String, String> {
-    [
-        ("OTEL_TRACES_EXPORTER", "none"),
-        ("OTEL_TRACES_SAMPLER", sampler),
-        ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn weft_guard(sampler: &str) -> weft::Guard {
-    weft_builder(sampler).init().unwrap()
-}
-
-fn weft_builder(sampler: &str) -> weft::Builder {
-    weft::builder()
-        .env(env(sampler))
-        .install_subscriber(false)
-        .set_global(false)
-        .with_exporter(Noop)
-}
-
-fn bare(sampler: Sampler) -> SdkTracerProvider {
-    let bsp = BatchSpanProcessor::builder(Noop)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(65536)
-                .with_scheduled_delay(Duration::from_millis(100))
-                .build(),
-        )
-        .build();
-    SdkTracerProvider::builder()
-        .with_sampler(sampler)
-        .with_span_processor(bsp)
-        .build()
-}
+#[path = "support/pipelines.rs"]
+mod pipelines;
+use pipelines::{bare, weft_builder, weft_guard};
 
 fn one_span<T: opentelemetry::trace::Tracer>(t: &T) {
     let mut s = t.start("GET /items/{id}");
