@@ -96,6 +96,16 @@ struct Shared {
 const RETRY_FIRST: Duration = Duration::from_millis(5);
 const RETRY_MAX: Duration = Duration::from_millis(500);
 
+/// Of `sent` spans, how many the server accepted: all, less the `rejected_spans` of a partial
+/// success.
+fn accepted_spans(sent: usize, resp: &ExportTraceServiceResponse) -> u64 {
+    let rejected = resp
+        .partial_success
+        .as_ref()
+        .map_or(0, |p| p.rejected_spans);
+    (sent as u64).saturating_sub(rejected.max(0) as u64)
+}
+
 /// Sends one export request, already encoded (`Workload::encode_request`), over gRPC; `None`
 /// when the call failed.
 async fn export_grpc(
@@ -277,10 +287,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                 let t = Instant::now();
                 // spans the server accepted: all of them, less those it reports rejected
                 let accepted = match grpc.as_mut() {
-                    Some(c) => export_grpc(c, body.clone()).await.map(|r| {
-                        let rejected = r.partial_success.map_or(0, |p| p.rejected_spans);
-                        (n as u64).saturating_sub(rejected.max(0) as u64)
-                    }),
+                    Some(c) => export_grpc(c, body.clone())
+                        .await
+                        .map(|r| accepted_spans(n, &r)),
                     None => match http
                         .post(&url)
                         .header("content-type", "application/x-protobuf")
@@ -289,14 +298,14 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                         .await
                     {
                         Ok(r) if r.status().is_success() => {
-                            let rejected = r
+                            // an empty or unreadable body is a success without partial success
+                            let resp = r
                                 .bytes()
                                 .await
                                 .ok()
                                 .and_then(|b| ExportTraceServiceResponse::decode(b).ok())
-                                .and_then(|r| r.partial_success)
-                                .map_or(0, |p| p.rejected_spans);
-                            Some((n as u64).saturating_sub(rejected.max(0) as u64))
+                                .unwrap_or_default();
+                            Some(accepted_spans(n, &resp))
                         }
                         _ => None,
                     },

@@ -608,7 +608,8 @@ fn string(buf: &mut &[u8], wt: WireType, field: &'static str) -> Result<String, 
     str(buf, wt, field).map(str::to_owned)
 }
 
-/// A string field as a `CompactString` (attribute keys and values): no allocation up to 24 bytes.
+/// A string field as a `CompactString` (attribute keys and values, span names): no allocation
+/// up to 24 bytes.
 #[inline(always)]
 fn compact(buf: &mut &[u8], wt: WireType, field: &'static str) -> Result<CompactString, Fail> {
     str(buf, wt, field).map(CompactString::new)

@@ -813,11 +813,11 @@ impl TraceWriter for EmbeddedStore {
         if self.shared.shutdown.load(Ordering::Relaxed) {
             return Err(StoreError::ShuttingDown);
         }
+        self.admit()?;
         let payload = match req.otlp_protobuf {
             Some(b) => b,
             None => Bytes::from(weft_proto::otlp::encode_request(&req.batch)),
         };
-        self.admit()?;
         self.shared
             .counters
             .queued_bytes

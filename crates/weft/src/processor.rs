@@ -126,7 +126,7 @@ struct Worker {
 
 /// What every span goes through before it leaves the process: value truncation, then
 /// redaction. Applied by each exporter's worker to the batch it is about to export.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Scrub {
     pub(crate) redactor: Option<Redactor>,
     pub(crate) max_value_len: Option<usize>,
