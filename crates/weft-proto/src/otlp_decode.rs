@@ -112,7 +112,7 @@ fn merge_resource(buf: &mut &[u8], wt: WireType, ctx: u32, r: &mut Resource) -> 
         match tag {
             1 => {
                 if r.attributes.capacity() == 0 {
-                    r.attributes.reserve_exact(1 + count(m, 1));
+                    r.attributes.reserve_exact(count_with_first(m, 1));
                 }
                 let kv = key_value(&mut m, wt, ctx)
                     .map_err(|e| e.item("attributes", r.attributes.len()))?;
@@ -233,7 +233,7 @@ fn span(buf: &mut &[u8], wt: WireType, ctx: u32) -> Result<Result<Span, String>,
             9 => {
                 if s.attributes.capacity() == 0 {
                     // the first attribute: make room for all of them at once
-                    s.attributes.reserve_exact(1 + count(m, 9));
+                    s.attributes.reserve_exact(count_with_first(m, 9));
                 }
                 let kv = key_value(&mut m, wt, ctx)
                     .map_err(|e| e.item("attributes", s.attributes.len()))?;
@@ -631,6 +631,16 @@ fn count(mut m: &[u8], tag: u32) -> usize {
         }
     }
     n
+}
+
+/// How many fields numbered `tag` there are when `m` starts at the payload of the first of
+/// them (its key just read): that one, and those after it.
+fn count_with_first(m: &[u8], tag: u32) -> usize {
+    let mut rest = m;
+    match delimited(&mut rest) {
+        Ok(_) => 1 + count(rest, tag),
+        Err(_) => 1,
+    }
 }
 
 /// The body of an embedded message and the recursion budget of its fields: prost checks the

@@ -811,3 +811,44 @@ impl Rng {
         }
     }
 }
+
+/// Each span's and resource's attribute vector is sized once, from a read-ahead over the
+/// message: it neither regrows while decoding nor keeps slack afterwards.
+#[test]
+fn attribute_vectors_are_sized_exactly() {
+    let kv = |i: usize| common::KeyValue {
+        key: format!("key.{i}"),
+        value: Some(common::AnyValue {
+            value: Some(common::any_value::Value::StringValue("v".repeat(i * 7))),
+        }),
+        ..Default::default()
+    };
+    for n in [1usize, 2, 5, 9, 40, 300] {
+        let mut span = good_span();
+        span.attributes = (0..n).map(kv).collect();
+        // a field after the attributes, which the read-ahead must skip
+        span.events = vec![pb::span::Event {
+            name: "e".into(),
+            attributes: vec![kv(1)],
+            ..Default::default()
+        }];
+        let mut req = request(vec![span]);
+        req.resource_spans[0].resource = Some(pb_resource::Resource {
+            attributes: (0..n).map(kv).collect(),
+            ..Default::default()
+        });
+        let (b, _) = check("sized", &req.encode_to_vec(), Expect::Spans(1, 0, ""));
+        let s = spans_of(&b)[0];
+        assert_eq!(
+            (s.attributes.len(), s.attributes.capacity()),
+            (n, n),
+            "span attributes"
+        );
+        let r = &b.resource_spans[0].resource;
+        assert_eq!(
+            (r.attributes.len(), r.attributes.capacity()),
+            (n, n),
+            "resource attributes"
+        );
+    }
+}
