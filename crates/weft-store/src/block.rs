@@ -21,7 +21,7 @@ use crate::bloom::{Bloom, RowGroupTerms};
 use crate::pread::PreadFile;
 use crate::{terms, Result, SearchQuery, StoreError};
 use arrow_array::builder::{
-    ArrayBuilder, BinaryBuilder, BinaryDictionaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder,
+    BinaryBuilder, BinaryDictionaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder,
     Int32Builder, Int64Builder, ListBuilder, StringBuilder, StringDictionaryBuilder, UInt64Builder,
 };
 use arrow_array::cast::AsArray;
@@ -517,22 +517,8 @@ impl<'a> Ids<'a> {
             .enumerate()
             .map(|(i, k)| (k.as_str(), i as u8))
             .collect();
-        let mut term_buf = String::new();
-        // its keys are the spans' term ids, in order
-        let mut term_dict = StringDictionaryBuilder::<Int32Type>::new();
-        // `slot` runs only for a term seen for the first time: most terms repeat, and their
-        // key's dedicated column was decided when they were first seen
-        fn push_term(
-            dict: &mut StringDictionaryBuilder<Int32Type>,
-            term_slot: &mut Vec<u8>,
-            term: &str,
-            slot: impl FnOnce() -> u8,
-        ) {
-            let t = dict.append(term).expect("fewer than 2^31 distinct terms");
-            if t as usize == term_slot.len() {
-                term_slot.push(slot());
-            }
-        }
+        let mut term_ids = terms::TermIds::default();
+        let mut terms: Vec<i32> = Vec::with_capacity(n * 8);
         for fs in spans {
             let r = *resource_ix
                 .entry(Arc::as_ptr(&fs.resource))
@@ -559,24 +545,33 @@ impl<'a> Ids<'a> {
             });
             ids.name.push(nm);
             let mut all_terms = true;
-            for kv in &fs.span.attributes {
-                if terms::write_term(&mut term_buf, &kv.key, &kv.value) {
-                    push_term(&mut term_dict, &mut ids.term_slot, &term_buf, || {
-                        slot_of.get(kv.key.as_str()).copied().unwrap_or(FROM_LIST)
-                    });
-                } else {
-                    all_terms = false;
-                    for t in terms::element_terms(&kv.key, &kv.value) {
-                        push_term(&mut term_dict, &mut ids.term_slot, &t, || FROM_LIST);
+            for (pos, kv) in fs.span.attributes.iter().enumerate() {
+                match term_ids.scalar(pos, &kv.key, &kv.value) {
+                    Some((t, new)) => {
+                        // a term's key's dedicated column is decided when it is first seen
+                        if new {
+                            ids.term_slot
+                                .push(slot_of.get(kv.key.as_str()).copied().unwrap_or(FROM_LIST));
+                        }
+                        terms.push(t);
+                    }
+                    None => {
+                        all_terms = false;
+                        for e in terms::element_terms(&kv.key, &kv.value) {
+                            let (t, new) = term_ids.element(e);
+                            if new {
+                                ids.term_slot.push(FROM_LIST);
+                            }
+                            terms.push(t);
+                        }
                     }
                 }
             }
             ids.all_terms.push(all_terms);
-            ids.terms_end.push(ArrayBuilder::len(&term_dict));
+            ids.terms_end.push(terms.len());
         }
-        let terms = term_dict.finish();
-        ids.terms = terms.keys().values().clone();
-        ids.term_values = terms.values().clone();
+        ids.terms = ScalarBuffer::from(terms);
+        ids.term_values = Arc::new(term_ids.finish());
         ids
     }
 

@@ -6,6 +6,11 @@
 //! matches exactly the terms `?:key\0text`, the same rule the head applies
 //! (`value.to_string() == text`), so both answer alike.
 
+use std::collections::HashMap;
+
+use arrow_array::builder::{ArrayBuilder, StringBuilder};
+use arrow_array::StringArray;
+use compact_str::CompactString;
 use weft_model::{AnyValue, KeyValue};
 
 /// The term of one attribute; `None` for values a term cannot hold (arrays, maps, bytes,
@@ -53,6 +58,145 @@ pub fn write_term(buf: &mut String, key: &str, value: &AnyValue) -> bool {
         }
     }
     true
+}
+
+const SMALL_INTS: i64 = 1 << 16;
+
+/// The terms of one key seen so far: string values by their text (kept inline up to 24 bytes,
+/// so comparing them reads no span's memory), the others by type and bits.
+#[derive(Default)]
+struct KeyTerms {
+    /// Ints in `0..SMALL_INTS` (status codes, counts, small ids) by value: -1 for none yet.
+    small_ints: Vec<i32>,
+    strings: HashMap<CompactString, i32, ahash::RandomState>,
+    others: HashMap<(u8, u64), i32, ahash::RandomState>,
+}
+
+/// Term ids for attributes, numbered in the order first seen, without writing the term of
+/// every attribute: an attribute is looked up by its key and its typed value, and its term is
+/// written only the first time. (A cut interns every attribute of every span, and nearly all
+/// of them repeat.)
+pub struct TermIds<'a> {
+    /// Key -> key id; `None` for a key a term cannot hold (it contains NUL).
+    keys: HashMap<&'a str, Option<u32>, ahash::RandomState>,
+    /// The keys of the last span looked up, by position: spans of one instrumentation list
+    /// the same keys in the same order, so a key is usually found here without hashing.
+    recent: Vec<(&'a str, Option<u32>)>,
+    /// By key id.
+    by_key: Vec<KeyTerms>,
+    elements: HashMap<String, i32, ahash::RandomState>,
+    /// By term id: the term.
+    values: StringBuilder,
+    buf: String,
+}
+
+impl Default for TermIds<'_> {
+    fn default() -> Self {
+        TermIds {
+            keys: Default::default(),
+            recent: Vec::new(),
+            by_key: Vec::new(),
+            elements: Default::default(),
+            values: StringBuilder::new(),
+            buf: String::new(),
+        }
+    }
+}
+
+impl<'a> TermIds<'a> {
+    /// The id of the key at position `pos` of a span's attributes.
+    fn key(&mut self, pos: usize, key: &'a str) -> Option<u32> {
+        if let Some((k, id)) = self.recent.get(pos) {
+            if *k == key {
+                return *id;
+            }
+        }
+        let next = self.by_key.len() as u32;
+        let id = *self.keys.entry(key).or_insert_with(|| {
+            let ok = !key.contains('\0');
+            ok.then_some(next)
+        });
+        if id == Some(next) {
+            self.by_key.push(KeyTerms::default());
+        }
+        if pos < self.recent.len() {
+            self.recent[pos] = (key, id);
+        } else if pos == self.recent.len() {
+            self.recent.push((key, id));
+        }
+        id
+    }
+
+    /// The term id of the attribute at position `pos` of a span's attributes and whether it
+    /// is new; `None` when a term cannot hold it (as [`write_term`] refuses it).
+    pub fn scalar(&mut self, pos: usize, key: &'a str, value: &'a AnyValue) -> Option<(i32, bool)> {
+        let other = match value {
+            AnyValue::String(_) => None,
+            AnyValue::Int(i) => Some((0u8, *i as u64)),
+            AnyValue::Bool(b) => Some((1, u64::from(*b))),
+            // every NaN writes the term `NaN`
+            AnyValue::Double(d) if d.is_nan() => Some((2, f64::NAN.to_bits())),
+            AnyValue::Double(d) => Some((2, d.to_bits())),
+            _ => return None,
+        };
+        let k = self.key(pos, key)? as usize;
+        let next = self.values.len() as i32;
+        let terms = &mut self.by_key[k];
+        let id = match (other, value) {
+            (_, AnyValue::Int(i)) if (0..SMALL_INTS).contains(i) => {
+                let i = *i as usize;
+                if terms.small_ints.len() <= i {
+                    terms.small_ints.resize((i + 1).next_power_of_two(), -1);
+                }
+                if terms.small_ints[i] < 0 {
+                    terms.small_ints[i] = next;
+                }
+                terms.small_ints[i]
+            }
+            (Some(o), _) => *terms.others.entry(o).or_insert(next),
+            (None, AnyValue::String(s)) => match terms.strings.get(s.as_str()) {
+                Some(&id) => id,
+                None => {
+                    terms.strings.insert(s.clone(), next);
+                    next
+                }
+            },
+            _ => unreachable!("every other value returned above"),
+        };
+        if id == next {
+            write_term(&mut self.buf, key, value);
+            self.values.append_value(&self.buf);
+        }
+        Some((id, id == next))
+    }
+
+    /// The term id of a search-only element term (see [`element_terms`]) and whether it is new.
+    pub fn element(&mut self, term: String) -> (i32, bool) {
+        let next = self.values.len() as i32;
+        match self.elements.get(&term) {
+            Some(&id) => (id, false),
+            None => {
+                self.values.append_value(&term);
+                self.elements.insert(term, next);
+                (next, true)
+            }
+        }
+    }
+
+    /// How many distinct terms there are.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.values.len() == 0
+    }
+
+    /// The terms by id.
+    pub fn finish(mut self) -> StringArray {
+        self.values.finish()
+    }
 }
 
 /// Parses a term back into the typed attribute it was made from.
