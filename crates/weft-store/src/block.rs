@@ -303,8 +303,8 @@ pub fn write_block(
         compacted_from,
         ..Default::default()
     };
-    meta.dedicated_keys = dedicated_keys(&spans);
-    let ids = Ids::new(&spans, &meta.dedicated_keys);
+    let ids = Ids::new(&spans);
+    meta.dedicated_keys = ids.dedicated_keys.clone();
     // block order: positions into `spans` (and `ids`)
     let order = sorted_unique(&spans);
     let sorted: Vec<&FlatSpan> = order.iter().map(|&i| spans[i]).collect();
@@ -470,6 +470,8 @@ struct Ids<'a> {
     /// By term id: the term, and the dedicated column of its key or `FROM_LIST`.
     term_values: ArrayRef,
     term_slot: Vec<u8>,
+    /// The keys with a column of their own, by column.
+    dedicated_keys: Vec<String>,
     resources: Vec<&'a Arc<Resource>>,
     scopes: Vec<&'a Arc<Scope>>,
     names: Vec<&'a str>,
@@ -488,7 +490,7 @@ struct DictValues {
 }
 
 impl<'a> Ids<'a> {
-    fn new(spans: &[&'a FlatSpan], dedicated: &[String]) -> Ids<'a> {
+    fn new(spans: &[&'a FlatSpan]) -> Ids<'a> {
         let n = spans.len();
         let mut ids = Ids {
             resource: Vec::with_capacity(n),
@@ -499,6 +501,7 @@ impl<'a> Ids<'a> {
             terms: ScalarBuffer::from(Vec::new()),
             term_values: Arc::new(StringArray::from(Vec::<&str>::new())),
             term_slot: Vec::new(),
+            dedicated_keys: Vec::new(),
             resources: Vec::new(),
             scopes: Vec::new(),
             names: Vec::new(),
@@ -512,14 +515,9 @@ impl<'a> Ids<'a> {
         let mut scope_ix: rustc_hash::FxHashMap<*const Scope, i32> = Default::default();
         let mut name_ix: HashMap<&str, i32, ahash::RandomState> = Default::default();
         let mut service_ix: HashMap<&str, u32, ahash::RandomState> = Default::default();
-        let slot_of: HashMap<&str, u8, ahash::RandomState> = dedicated
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i as u8))
-            .collect();
         let mut term_ids = terms::TermIds::default();
         let mut terms: Vec<i32> = Vec::with_capacity(n * 8);
-        for fs in spans {
+        for (i, fs) in spans.iter().enumerate() {
             let r = *resource_ix
                 .entry(Arc::as_ptr(&fs.resource))
                 .or_insert_with(|| {
@@ -546,23 +544,12 @@ impl<'a> Ids<'a> {
             ids.name.push(nm);
             let mut all_terms = true;
             for (pos, kv) in fs.span.attributes.iter().enumerate() {
-                match term_ids.scalar(pos, &kv.key, &kv.value) {
-                    Some((t, new)) => {
-                        // a term's key's dedicated column is decided when it is first seen
-                        if new {
-                            ids.term_slot
-                                .push(slot_of.get(kv.key.as_str()).copied().unwrap_or(FROM_LIST));
-                        }
-                        terms.push(t);
-                    }
+                match term_ids.scalar(i, pos, &kv.key, &kv.value) {
+                    Some((t, _)) => terms.push(t),
                     None => {
                         all_terms = false;
                         for e in terms::element_terms(&kv.key, &kv.value) {
-                            let (t, new) = term_ids.element(e);
-                            if new {
-                                ids.term_slot.push(FROM_LIST);
-                            }
-                            terms.push(t);
+                            terms.push(term_ids.element(e).0);
                         }
                     }
                 }
@@ -570,6 +557,12 @@ impl<'a> Ids<'a> {
             ids.all_terms.push(all_terms);
             ids.terms_end.push(terms.len());
         }
+        // the scalar keys that enough of the block's spans have get columns of their own,
+        // where each key's few values make small dictionary indices, instead of sharing the
+        // `attrs` dictionary with every other term
+        let min = (n as f64 * DEDICATED_MIN_SHARE).ceil().max(1.0) as usize;
+        ids.dedicated_keys = term_ids.frequent_keys(min, MAX_DEDICATED);
+        ids.term_slot = term_ids.slots(&ids.dedicated_keys, FROM_LIST);
         ids.terms = ScalarBuffer::from(terms);
         ids.term_values = Arc::new(term_ids.finish());
         ids
@@ -664,31 +657,6 @@ fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
         );
     }
     out
-}
-
-/// The scalar attribute keys that most of the block's spans have (judged on a sample), most
-/// frequent first: they get columns of their own, where each key's few values make small
-/// dictionary indices, instead of sharing the `attrs` dictionary with every other term.
-fn dedicated_keys(spans: &[&FlatSpan]) -> Vec<String> {
-    let step = (spans.len() / 20_000).max(1);
-    let mut counts: HashMap<&str, usize, ahash::RandomState> = Default::default();
-    let mut sampled = 0usize;
-    let mut seen: Vec<&str> = Vec::new();
-    for fs in spans.iter().step_by(step) {
-        sampled += 1;
-        seen.clear();
-        for kv in &fs.span.attributes {
-            if terms::is_term(&kv.key, &kv.value) && !seen.contains(&kv.key.as_str()) {
-                seen.push(&kv.key);
-                *counts.entry(&kv.key).or_default() += 1;
-            }
-        }
-    }
-    let min = (sampled as f64 * DEDICATED_MIN_SHARE).ceil().max(1.0) as usize;
-    let mut keys: Vec<(&str, usize)> = counts.into_iter().filter(|(_, n)| *n >= min).collect();
-    keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    keys.truncate(MAX_DEDICATED);
-    keys.into_iter().map(|(k, _)| k.to_string()).collect()
 }
 
 /// A row group's columns, and the bloom filter over the terms of its spans and resources.

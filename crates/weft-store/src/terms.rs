@@ -61,6 +61,7 @@ pub fn write_term(buf: &mut String, key: &str, value: &AnyValue) -> bool {
 }
 
 const SMALL_INTS: i64 = 1 << 16;
+const NO_KEY: u32 = u32::MAX;
 
 /// The terms of one key seen so far: string values by their text (kept inline up to 24 bytes,
 /// so comparing them reads no span's memory), the others by type and bits.
@@ -82,8 +83,14 @@ pub struct TermIds<'a> {
     /// The keys of the last span looked up, by position: spans of one instrumentation list
     /// the same keys in the same order, so a key is usually found here without hashing.
     recent: Vec<(&'a str, Option<u32>)>,
-    /// By key id.
+    /// By key id: the key, its terms, how many spans have it as a scalar, and the last span
+    /// counted.
+    key_names: Vec<&'a str>,
     by_key: Vec<KeyTerms>,
+    key_spans: Vec<usize>,
+    key_last_span: Vec<usize>,
+    /// By term id: its key id, or `NO_KEY` for an element term.
+    term_key: Vec<u32>,
     elements: HashMap<String, i32, ahash::RandomState>,
     /// By term id: the term.
     values: StringBuilder,
@@ -95,7 +102,11 @@ impl Default for TermIds<'_> {
         TermIds {
             keys: Default::default(),
             recent: Vec::new(),
+            key_names: Vec::new(),
             by_key: Vec::new(),
+            key_spans: Vec::new(),
+            key_last_span: Vec::new(),
+            term_key: Vec::new(),
             elements: Default::default(),
             values: StringBuilder::new(),
             buf: String::new(),
@@ -117,7 +128,10 @@ impl<'a> TermIds<'a> {
             ok.then_some(next)
         });
         if id == Some(next) {
+            self.key_names.push(key);
             self.by_key.push(KeyTerms::default());
+            self.key_spans.push(0);
+            self.key_last_span.push(usize::MAX);
         }
         if pos < self.recent.len() {
             self.recent[pos] = (key, id);
@@ -127,9 +141,16 @@ impl<'a> TermIds<'a> {
         id
     }
 
-    /// The term id of the attribute at position `pos` of a span's attributes and whether it
-    /// is new; `None` when a term cannot hold it (as [`write_term`] refuses it).
-    pub fn scalar(&mut self, pos: usize, key: &'a str, value: &'a AnyValue) -> Option<(i32, bool)> {
+    /// The term id of the attribute at position `pos` of the attributes of span number `span`
+    /// (spans numbered from 0, in the order looked up) and whether it is new; `None` when a
+    /// term cannot hold it (as [`write_term`] refuses it).
+    pub fn scalar(
+        &mut self,
+        span: usize,
+        pos: usize,
+        key: &'a str,
+        value: &'a AnyValue,
+    ) -> Option<(i32, bool)> {
         let other = match value {
             AnyValue::String(_) => None,
             AnyValue::Int(i) => Some((0u8, *i as u64)),
@@ -140,6 +161,9 @@ impl<'a> TermIds<'a> {
             _ => return None,
         };
         let k = self.key(pos, key)? as usize;
+        if std::mem::replace(&mut self.key_last_span[k], span) != span {
+            self.key_spans[k] += 1;
+        }
         let next = self.values.len() as i32;
         let terms = &mut self.by_key[k];
         let id = match (other, value) {
@@ -166,6 +190,7 @@ impl<'a> TermIds<'a> {
         if id == next {
             write_term(&mut self.buf, key, value);
             self.values.append_value(&self.buf);
+            self.term_key.push(k as u32);
         }
         Some((id, id == next))
     }
@@ -177,10 +202,43 @@ impl<'a> TermIds<'a> {
             Some(&id) => (id, false),
             None => {
                 self.values.append_value(&term);
+                self.term_key.push(NO_KEY);
                 self.elements.insert(term, next);
                 (next, true)
             }
         }
+    }
+
+    /// The keys that at least `min_spans` spans have as a scalar, most frequent first (then by
+    /// name), at most `max`.
+    pub fn frequent_keys(&self, min_spans: usize, max: usize) -> Vec<String> {
+        let mut keys: Vec<(&str, usize)> = self
+            .key_names
+            .iter()
+            .zip(&self.key_spans)
+            .filter(|(_, n)| **n >= min_spans)
+            .map(|(k, n)| (*k, *n))
+            .collect();
+        keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        keys.truncate(max);
+        keys.into_iter().map(|(k, _)| k.to_string()).collect()
+    }
+
+    /// By term id: the position of its key in `keys`, or `none` (element terms, other keys).
+    pub fn slots(&self, keys: &[String], none: u8) -> Vec<u8> {
+        let by_key: Vec<u8> = self
+            .key_names
+            .iter()
+            .map(|k| {
+                keys.iter()
+                    .position(|d| d == k)
+                    .map_or(none, |p| p as u8)
+            })
+            .collect();
+        self.term_key
+            .iter()
+            .map(|&k| by_key.get(k as usize).copied().unwrap_or(none))
+            .collect()
     }
 
     /// How many distinct terms there are.
