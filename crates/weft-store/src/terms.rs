@@ -336,6 +336,7 @@ pub fn value_matches(v: &AnyValue, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
 
     #[test]
     fn terms_round_trip_and_match_like_the_head() {
@@ -403,5 +404,78 @@ mod tests {
         assert_eq!(types("1e3"), "sS");
         assert_eq!(types("true"), "sbSB");
         assert_eq!(types("NaN"), "sdSD");
+    }
+
+    #[test]
+    fn term_ids_number_each_distinct_term_once() {
+        let s = |v: &str| AnyValue::String(v.into());
+        // two spans; keys repeat by position, then move
+        let long = "x".repeat(40);
+        let spans: Vec<Vec<KeyValue>> = vec![
+            vec![
+                KeyValue::new("k", s("a")),
+                KeyValue::new("n", AnyValue::Int(7)),
+                KeyValue::new("n", AnyValue::Int(7)),
+                KeyValue::new("d", AnyValue::Double(0.0)),
+                KeyValue::new("nul\0key", AnyValue::Int(1)),
+            ],
+            vec![
+                KeyValue::new("n", AnyValue::Int(7)),
+                KeyValue::new("k", s("a")),
+                KeyValue::new("k", s("7")),
+                KeyValue::new("k", s(&long)),
+                KeyValue::new("d", AnyValue::Double(-0.0)),
+                KeyValue::new("d", AnyValue::Double(f64::NAN)),
+                KeyValue::new("d", AnyValue::Double(-f64::NAN)),
+                KeyValue::new("n", AnyValue::Int(-7)),
+                KeyValue::new("n", AnyValue::Int(1 << 40)),
+                KeyValue::new("b", AnyValue::Bool(true)),
+                KeyValue::new("arr", AnyValue::Array(vec![s("a")])),
+            ],
+        ];
+        let mut ids = TermIds::default();
+        let mut got: Vec<Vec<Option<(i32, bool)>>> = Vec::new();
+        for (i, attrs) in spans.iter().enumerate() {
+            got.push(
+                attrs
+                    .iter()
+                    .enumerate()
+                    .map(|(pos, kv)| ids.scalar(i, pos, &kv.key, &kv.value))
+                    .collect(),
+            );
+        }
+        let (e, new) = ids.element(element_terms("arr", &spans[1][10].value).next().unwrap());
+        assert!(new);
+        assert_eq!(ids.element("S:arr\0a".into()), (e, false));
+        // every id's term is exactly what write_term writes; equal terms share one id
+        let n = ids.len();
+        let frequent = ids.frequent_keys(2, 16);
+        let slots = ids.slots(&["n".to_string(), "d".to_string()], u8::MAX);
+        let values = ids.finish();
+        assert_eq!(values.len(), n);
+        for (attrs, row) in spans.iter().zip(&got) {
+            for (kv, id) in attrs.iter().zip(row) {
+                match id {
+                    Some((t, _)) => {
+                        assert_eq!(values.value(*t as usize), term(&kv.key, &kv.value).unwrap())
+                    }
+                    None => assert!(term(&kv.key, &kv.value).is_none(), "{kv:?}"),
+                }
+            }
+        }
+        let distinct: std::collections::BTreeSet<&str> = values.iter().flatten().collect();
+        assert_eq!(distinct.len(), n, "no term twice: {values:?}");
+        assert_eq!(got[0][1], Some((got[0][1].unwrap().0, true)));
+        assert_eq!(got[0][2], Some((got[0][1].unwrap().0, false)));
+        assert_eq!(got[1][0].map(|x| x.0), got[0][1].map(|x| x.0));
+        assert_ne!(got[1][4].map(|x| x.0), got[0][3].map(|x| x.0), "-0 and 0 differ");
+        assert_eq!(got[1][6].map(|x| x.0), got[1][5].map(|x| x.0), "NaNs are one term");
+        // keys counted once per span that has them as a scalar: k, n and d are in both spans
+        assert_eq!(frequent, ["d", "k", "n"]);
+        let slot = |t: Option<(i32, bool)>| slots[t.unwrap().0 as usize];
+        assert_eq!(slot(got[0][1]), 0);
+        assert_eq!(slot(got[1][4]), 1);
+        assert_eq!(slot(got[0][0]), u8::MAX);
+        assert_eq!(slots[e as usize], u8::MAX);
     }
 }
