@@ -21,8 +21,8 @@ use crate::bloom::{Bloom, RowGroupTerms};
 use crate::pread::PreadFile;
 use crate::{terms, Result, SearchQuery, StoreError};
 use arrow_array::builder::{
-    BinaryBuilder, BinaryDictionaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder,
-    Int32Builder, Int64Builder, ListBuilder, StringBuilder, StringDictionaryBuilder, UInt64Builder,
+    BinaryBuilder, BinaryDictionaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder,
+    Int64Builder, ListBuilder, StringBuilder, StringDictionaryBuilder, UInt64Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
@@ -275,10 +275,11 @@ fn writer_props(sorted: bool, block_level: u32) -> WriterProperties {
 /// Writes a block from spans (any order; they are sorted here) into `blocks_dir/<id>`.
 /// The block appears atomically: it is written under `<id>.tmp` and renamed when complete.
 ///
-/// The spans are read twice. First in the order given, which for a cut is the order they
-/// arrived in and so roughly the order of their memory: every string a column or a summary
-/// needs (resource, scope, name, attribute terms) becomes a small id. Then in block order,
-/// which is random in memory, only those ids and the span's own fields are read.
+/// The spans are read once, in the order given, which for a cut is the order they arrived in
+/// and so roughly the order of their memory: every string a column or a summary needs
+/// (resource, scope, name, attribute terms) becomes a small id, the detail cell is encoded,
+/// and the fields the rest needs are copied into a small row. Everything after works in
+/// block order, which is random in memory, and reads only those ids and rows.
 pub fn write_block(
     blocks_dir: &Path,
     id: &str,
@@ -305,32 +306,29 @@ pub fn write_block(
     };
     let ids = Ids::new(&spans);
     meta.dedicated_keys = ids.dedicated_keys.clone();
-    // block order: positions into `spans` (and `ids`)
-    let order = sorted_unique(&spans);
-    let sorted: Vec<&FlatSpan> = order.iter().map(|&i| spans[i]).collect();
-    let traces = sorted
-        .chunk_by(|a, b| a.span.trace_id == b.span.trace_id)
-        .count();
+    // block order: positions into `spans` (and `ids`), and each span's row gathered in it
+    let order = sorted_unique(&ids.rows);
+    let sorted: Vec<Row> = order.iter().map(|&i| ids.rows[i]).collect();
+    let traces = sorted.chunk_by(|a, b| a.trace_id == b.trace_id).count();
     let mut bloom = Bloom::with_capacity(traces);
     let mut summaries: Vec<TraceSummary> = Vec::with_capacity(traces);
     // (service, span name, kind) by id
     let mut ops: rustc_hash::FxHashSet<(u32, i32, i32)> = Default::default();
-    for (&i, fs) in order.iter().zip(&sorted) {
-        let s = &fs.span;
-        meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start_time_unix_nano);
-        meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start_time_unix_nano);
-        meta.max_end_unix_nano = meta.max_end_unix_nano.max(s.end_time_unix_nano);
+    for (&i, s) in order.iter().zip(&sorted) {
+        meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start);
+        meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start);
+        meta.max_end_unix_nano = meta.max_end_unix_nano.max(s.end);
         let svc = ids.resource_service[ids.resource[i] as usize];
         let name = ids.name[i];
-        ops.insert((svc, name, s.kind as i32));
+        ops.insert((svc, name, i32::from(s.kind)));
         let add = |t: &mut TraceSummary| {
             t.add(
                 ids.services[svc as usize],
                 ids.names[name as usize],
-                s.parent_span_id.is_none(),
-                s.start_time_unix_nano,
-                s.end_time_unix_nano,
-                s.is_error(),
+                s.parent.is_none(),
+                s.start,
+                s.end,
+                s.status == StatusCode::Error as u8,
             )
         };
         match summaries.last_mut() {
@@ -368,7 +366,7 @@ pub fn write_block(
         (0..sorted.len()).step_by(ROW_GROUP_ROWS).map(|first| {
             let rows = first..(first + ROW_GROUP_ROWS).min(sorted.len());
             let group = RowGroup {
-                spans: &sorted[rows.clone()],
+                rows: &sorted[rows.clone()],
                 at: &order[rows.clone()],
                 parent_rows: &parent_rows[rows],
             };
@@ -430,16 +428,15 @@ fn write_parquet(
 /// each (trace id, span id, start) once (the same span twice, from a retried export or a
 /// crash between compaction steps, is kept once). Sorted through a compact key per span, so
 /// the sort neither follows pointers nor compares byte arrays.
-fn sorted_unique(spans: &[&FlatSpan]) -> Vec<usize> {
-    let mut keys: Vec<(u128, u64, u64, usize)> = spans
+fn sorted_unique(rows: &[Row]) -> Vec<usize> {
+    let mut keys: Vec<(u128, u64, u64, usize)> = rows
         .iter()
         .enumerate()
-        .map(|(i, fs)| {
-            let s = &fs.span;
+        .map(|(i, r)| {
             (
-                u128::from_be_bytes(s.trace_id.0),
-                s.start_time_unix_nano,
-                u64::from_be_bytes(s.span_id.0),
+                u128::from_be_bytes(r.trace_id.0),
+                r.start,
+                u64::from_be_bytes(r.span_id.0),
                 i,
             )
         })
@@ -451,11 +448,31 @@ fn sorted_unique(spans: &[&FlatSpan]) -> Vec<usize> {
     keys.into_iter().map(|k| k.3).collect()
 }
 
+/// What the block-order passes (summaries, parent rows, columns) need of a span's own fields,
+/// copied out in the order given: they then read these small rows instead of following each
+/// span's pointer in block order, which is random in memory.
+#[derive(Clone, Copy)]
+struct Row {
+    trace_id: TraceId,
+    span_id: weft_model::SpanId,
+    parent: Option<weft_model::SpanId>,
+    start: u64,
+    end: u64,
+    kind: u8,
+    status: u8,
+}
+
 /// What the columns and summaries need of each span's strings, as small ids: its resource,
 /// scope and name, and the terms of its attributes. Learnt in one pass over the spans in the
 /// order given, so each string is hashed once and read in memory order; each distinct
 /// resource and scope is encoded once per block.
 struct Ids<'a> {
+    /// Per span, in the order given: its row, status message, and the end of its detail cell
+    /// in `details` (each starts where the previous ends).
+    rows: Vec<Row>,
+    messages: Vec<&'a str>,
+    details_end: Vec<usize>,
+    details: Vec<u8>,
     /// Per span, in the order given: ids into `resources`, `scopes` and `names`.
     resource: Vec<i32>,
     scope: Vec<i32>,
@@ -493,6 +510,10 @@ impl<'a> Ids<'a> {
     fn new(spans: &[&'a FlatSpan]) -> Ids<'a> {
         let n = spans.len();
         let mut ids = Ids {
+            rows: Vec::with_capacity(n),
+            messages: Vec::with_capacity(n),
+            details_end: Vec::with_capacity(n),
+            details: Vec::new(),
             resource: Vec::with_capacity(n),
             scope: Vec::with_capacity(n),
             name: Vec::with_capacity(n),
@@ -556,6 +577,23 @@ impl<'a> Ids<'a> {
             }
             ids.all_terms.push(all_terms);
             ids.terms_end.push(terms.len());
+            let s = &fs.span;
+            ids.rows.push(Row {
+                trace_id: s.trace_id,
+                span_id: s.span_id,
+                parent: s.parent_span_id,
+                start: s.start_time_unix_nano,
+                end: s.end_time_unix_nano,
+                kind: s.kind as u8,
+                status: s.status.code as u8,
+            });
+            ids.messages.push(&s.status.message);
+            // when every attribute is a term, the terms hold them; otherwise (the detail cell
+            // then holds the attributes) all terms go to `attrs`, for search only
+            detail_message(s, !all_terms)
+                .encode(&mut ids.details)
+                .expect("a Vec grows");
+            ids.details_end.push(ids.details.len());
         }
         // the scalar keys that enough of the block's spans have get columns of their own,
         // where each key's few values make small dictionary indices, instead of sharing the
@@ -566,6 +604,12 @@ impl<'a> Ids<'a> {
         ids.terms = ScalarBuffer::from(terms);
         ids.term_values = Arc::new(term_ids.finish());
         ids
+    }
+
+    /// The detail cell of span `i`.
+    fn detail(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.details_end[i - 1] };
+        &self.details[start..self.details_end[i]]
     }
 
     /// The term ids of span `i`.
@@ -619,26 +663,23 @@ fn dict_column(keys: Int32Array, values: &ArrayRef) -> ArrayRef {
     )
 }
 
-/// One row group of a block: its spans in block order, their positions in the order `Ids`
-/// learnt them, and their parent rows.
-struct RowGroup<'s, 'a> {
-    spans: &'s [&'a FlatSpan],
+/// One row group of a block: its spans' rows in block order, their positions in the order
+/// `Ids` learnt them, and their parent rows.
+struct RowGroup<'s> {
+    rows: &'s [Row],
     at: &'s [usize],
     parent_rows: &'s [Option<i32>],
 }
 
 /// For spans sorted by trace: the position of each span's parent among its trace's rows, when
 /// the parent is there.
-fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
-    let mut out = Vec::with_capacity(spans.len());
+fn parent_rows(rows: &[Row]) -> Vec<Option<i32>> {
+    let mut out = Vec::with_capacity(rows.len());
     let mut index: HashMap<weft_model::SpanId, i32> = HashMap::new();
-    for trace in spans.chunk_by(|a, b| a.span.trace_id == b.span.trace_id) {
+    for trace in rows.chunk_by(|a, b| a.trace_id == b.trace_id) {
         let find = |p: weft_model::SpanId, index: &HashMap<weft_model::SpanId, i32>| {
             if trace.len() <= 32 {
-                trace
-                    .iter()
-                    .position(|t| t.span.span_id == p)
-                    .map(|i| i as i32)
+                trace.iter().position(|t| t.span_id == p).map(|i| i as i32)
             } else {
                 index.get(&p).copied()
             }
@@ -647,14 +688,10 @@ fn parent_rows(spans: &[&FlatSpan]) -> Vec<Option<i32>> {
             index.clear();
             for (i, t) in trace.iter().enumerate().rev() {
                 // the first of duplicated ids wins (any has the same id bytes)
-                index.insert(t.span.span_id, i as i32);
+                index.insert(t.span_id, i as i32);
             }
         }
-        out.extend(
-            trace
-                .iter()
-                .map(|t| t.span.parent_span_id.and_then(|p| find(p, &index))),
-        );
+        out.extend(trace.iter().map(|t| t.parent.and_then(|p| find(p, &index))));
     }
     out
 }
@@ -668,7 +705,7 @@ fn spans_batch(
     dedicated: usize,
     term_seen: &mut [bool],
 ) -> (RecordBatch, Bloom) {
-    let n = group.spans.len();
+    let n = group.rows.len();
     let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
     let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
     let mut parent = FixedSizeBinaryBuilder::with_capacity(n, 8);
@@ -679,7 +716,6 @@ fn spans_batch(
     let mut status_code = Int32Builder::with_capacity(n);
     let mut status_message = StringBuilder::new();
     let mut detail = BinaryBuilder::new();
-    let mut detail_buf: Vec<u8> = Vec::new();
     // `attrs`: list offsets and term ids
     let mut list_offsets: Vec<i32> = Vec::with_capacity(n + 1);
     list_offsets.push(0);
@@ -690,11 +726,10 @@ fn spans_batch(
         .map(|_| Int32Builder::with_capacity(n))
         .collect();
     let mut ded_set = vec![false; dedicated];
-    for ((fs, &at), prow) in group.spans.iter().zip(group.at).zip(group.parent_rows) {
-        let s = &fs.span;
+    for ((s, &at), prow) in group.rows.iter().zip(group.at).zip(group.parent_rows) {
         trace_id.append_value(s.trace_id.0).expect("16 bytes");
         span_id.append_value(s.span_id.0).expect("8 bytes");
-        match (s.parent_span_id, prow) {
+        match (s.parent, prow) {
             (Some(_), Some(r)) => {
                 parent.append_null();
                 parent_row.append_value(*r);
@@ -708,11 +743,11 @@ fn spans_batch(
                 parent_row.append_null();
             }
         }
-        start.append_value(s.start_time_unix_nano as i64);
-        duration.append_value(s.end_time_unix_nano.wrapping_sub(s.start_time_unix_nano) as i64);
-        kind.append_value(s.kind as i32);
-        status_code.append_value(s.status.code as i32);
-        status_message.append_value(&s.status.message);
+        start.append_value(s.start as i64);
+        duration.append_value(s.end.wrapping_sub(s.start) as i64);
+        kind.append_value(i32::from(s.kind));
+        status_code.append_value(i32::from(s.status));
+        status_message.append_value(ids.messages[at]);
         // when every attribute is a term, the first of each dedicated key goes to its column
         // and the rest to `attrs`, and the layout keeps the order; otherwise (the detail cell
         // then holds the attributes) all terms go to `attrs`, for search only
@@ -745,11 +780,7 @@ fn spans_batch(
         } else {
             layout.append_null();
         }
-        detail_buf.clear();
-        detail_message(s, !all_terms)
-            .encode(&mut detail_buf)
-            .expect("a Vec grows");
-        detail.append_value(&detail_buf);
+        detail.append_value(ids.detail(at));
     }
     let ded: Vec<Int32Array> = ded.iter_mut().map(|b| b.finish()).collect();
     // the distinct terms of this row group's spans, and of its resources (each once)

@@ -229,11 +229,7 @@ impl<'a> TermIds<'a> {
         let by_key: Vec<u8> = self
             .key_names
             .iter()
-            .map(|k| {
-                keys.iter()
-                    .position(|d| d == k)
-                    .map_or(none, |p| p as u8)
-            })
+            .map(|k| keys.iter().position(|d| d == k).map_or(none, |p| p as u8))
             .collect();
         self.term_key
             .iter()
@@ -468,8 +464,16 @@ mod tests {
         assert_eq!(got[0][1], Some((got[0][1].unwrap().0, true)));
         assert_eq!(got[0][2], Some((got[0][1].unwrap().0, false)));
         assert_eq!(got[1][0].map(|x| x.0), got[0][1].map(|x| x.0));
-        assert_ne!(got[1][4].map(|x| x.0), got[0][3].map(|x| x.0), "-0 and 0 differ");
-        assert_eq!(got[1][6].map(|x| x.0), got[1][5].map(|x| x.0), "NaNs are one term");
+        assert_ne!(
+            got[1][4].map(|x| x.0),
+            got[0][3].map(|x| x.0),
+            "-0 and 0 differ"
+        );
+        assert_eq!(
+            got[1][6].map(|x| x.0),
+            got[1][5].map(|x| x.0),
+            "NaNs are one term"
+        );
         // keys counted once per span that has them as a scalar: k, n and d are in both spans
         assert_eq!(frequent, ["d", "k", "n"]);
         let slot = |t: Option<(i32, bool)>| slots[t.unwrap().0 as usize];
