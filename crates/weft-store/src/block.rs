@@ -277,9 +277,10 @@ fn writer_props(sorted: bool, block_level: u32) -> WriterProperties {
 ///
 /// The spans are read once, in the order given, which for a cut is the order they arrived in
 /// and so roughly the order of their memory: every string a column or a summary needs
-/// (resource, scope, name, attribute terms) becomes a small id, the detail cell is encoded,
-/// and the fields the rest needs are copied into a small row. Everything after works in
-/// block order, which is random in memory, and reads only those ids and rows.
+/// (resource, scope, name, attribute terms) becomes a small id, and the fields the rest needs
+/// are copied into a small row. Everything after works in
+/// block order, which is random in memory, and reads only those ids and rows (and a span
+/// whose detail cell holds events, links or attributes the terms cannot hold).
 pub fn write_block(
     blocks_dir: &Path,
     id: &str,
@@ -367,6 +368,7 @@ pub fn write_block(
             let rows = first..(first + ROW_GROUP_ROWS).min(sorted.len());
             let group = RowGroup {
                 rows: &sorted[rows.clone()],
+                spans: &spans,
                 at: &order[rows.clone()],
                 parent_rows: &parent_rows[rows],
             };
@@ -460,6 +462,12 @@ struct Row {
     end: u64,
     kind: u8,
     status: u8,
+    /// Whether the detail cell needs the span itself (events, links, trace state, or
+    /// attributes the terms cannot hold); otherwise the fields below are all of it.
+    rich: bool,
+    flags: u32,
+    /// Dropped attribute, event and link counts.
+    dropped: [u32; 3],
 }
 
 /// What the columns and summaries need of each span's strings, as small ids: its resource,
@@ -467,12 +475,9 @@ struct Row {
 /// order given, so each string is hashed once and read in memory order; each distinct
 /// resource and scope is encoded once per block.
 struct Ids<'a> {
-    /// Per span, in the order given: its row, status message, and the end of its detail cell
-    /// in `details` (each starts where the previous ends).
+    /// Per span, in the order given: its row and status message.
     rows: Vec<Row>,
     messages: Vec<&'a str>,
-    details_end: Vec<usize>,
-    details: Vec<u8>,
     /// Per span, in the order given: ids into `resources`, `scopes` and `names`.
     resource: Vec<i32>,
     scope: Vec<i32>,
@@ -512,8 +517,6 @@ impl<'a> Ids<'a> {
         let mut ids = Ids {
             rows: Vec::with_capacity(n),
             messages: Vec::with_capacity(n),
-            details_end: Vec::with_capacity(n),
-            details: Vec::new(),
             resource: Vec::with_capacity(n),
             scope: Vec::with_capacity(n),
             name: Vec::with_capacity(n),
@@ -586,14 +589,18 @@ impl<'a> Ids<'a> {
                 end: s.end_time_unix_nano,
                 kind: s.kind as u8,
                 status: s.status.code as u8,
+                rich: !all_terms
+                    || !s.events.is_empty()
+                    || !s.links.is_empty()
+                    || !s.trace_state.is_empty(),
+                flags: s.flags,
+                dropped: [
+                    s.dropped_attributes_count,
+                    s.dropped_events_count,
+                    s.dropped_links_count,
+                ],
             });
             ids.messages.push(&s.status.message);
-            // when every attribute is a term, the terms hold them; otherwise (the detail cell
-            // then holds the attributes) all terms go to `attrs`, for search only
-            detail_message(s, !all_terms)
-                .encode(&mut ids.details)
-                .expect("a Vec grows");
-            ids.details_end.push(ids.details.len());
         }
         // the scalar keys that enough of the block's spans have get columns of their own,
         // where each key's few values make small dictionary indices, instead of sharing the
@@ -604,12 +611,6 @@ impl<'a> Ids<'a> {
         ids.terms = ScalarBuffer::from(terms);
         ids.term_values = Arc::new(term_ids.finish());
         ids
-    }
-
-    /// The detail cell of span `i`.
-    fn detail(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.details_end[i - 1] };
-        &self.details[start..self.details_end[i]]
     }
 
     /// The term ids of span `i`.
@@ -665,8 +666,11 @@ fn dict_column(keys: Int32Array, values: &ArrayRef) -> ArrayRef {
 
 /// One row group of a block: its spans' rows in block order, their positions in the order
 /// `Ids` learnt them, and their parent rows.
-struct RowGroup<'s> {
+struct RowGroup<'s, 'a> {
     rows: &'s [Row],
+    /// All the block's spans, in the order `Ids` learnt them (a rich detail cell reads its
+    /// span here).
+    spans: &'s [&'a FlatSpan],
     at: &'s [usize],
     parent_rows: &'s [Option<i32>],
 }
@@ -716,6 +720,7 @@ fn spans_batch(
     let mut status_code = Int32Builder::with_capacity(n);
     let mut status_message = StringBuilder::new();
     let mut detail = BinaryBuilder::new();
+    let mut detail_buf: Vec<u8> = Vec::new();
     // `attrs`: list offsets and term ids
     let mut list_offsets: Vec<i32> = Vec::with_capacity(n + 1);
     list_offsets.push(0);
@@ -780,7 +785,22 @@ fn spans_batch(
         } else {
             layout.append_null();
         }
-        detail.append_value(ids.detail(at));
+        // the detail cell: from the span when it holds more than flags and counts (rare),
+        // so the common span is not read here in block order
+        detail_buf.clear();
+        let message = if s.rich {
+            detail_message(&group.spans[at].span, !all_terms)
+        } else {
+            pb::Span {
+                flags: s.flags,
+                dropped_attributes_count: s.dropped[0],
+                dropped_events_count: s.dropped[1],
+                dropped_links_count: s.dropped[2],
+                ..Default::default()
+            }
+        };
+        message.encode(&mut detail_buf).expect("a Vec grows");
+        detail.append_value(&detail_buf);
     }
     let ded: Vec<Int32Array> = ded.iter_mut().map(|b| b.finish()).collect();
     // the distinct terms of this row group's spans, and of its resources (each once)

@@ -20,14 +20,6 @@ pub fn term(key: &str, value: &AnyValue) -> Option<String> {
     write_term(&mut buf, key, value).then_some(buf)
 }
 
-/// Whether a term can hold this attribute: a scalar value and a key without NUL.
-pub fn is_term(key: &str, value: &AnyValue) -> bool {
-    matches!(
-        value,
-        AnyValue::String(_) | AnyValue::Int(_) | AnyValue::Bool(_) | AnyValue::Double(_)
-    ) && !key.contains('\0')
-}
-
 /// Writes the term of one attribute into `buf` (cleared first), without allocating when `buf`
 /// has room; returns false (and leaves `buf` meaningless) when a term cannot hold the value.
 pub fn write_term(buf: &mut String, key: &str, value: &AnyValue) -> bool {
@@ -151,23 +143,18 @@ impl<'a> TermIds<'a> {
         key: &'a str,
         value: &'a AnyValue,
     ) -> Option<(i32, bool)> {
-        let other = match value {
-            AnyValue::String(_) => None,
-            AnyValue::Int(i) => Some((0u8, *i as u64)),
-            AnyValue::Bool(b) => Some((1, u64::from(*b))),
-            // every NaN writes the term `NaN`
-            AnyValue::Double(d) if d.is_nan() => Some((2, f64::NAN.to_bits())),
-            AnyValue::Double(d) => Some((2, d.to_bits())),
-            _ => return None,
-        };
         let k = self.key(pos, key)? as usize;
-        if std::mem::replace(&mut self.key_last_span[k], span) != span {
-            self.key_spans[k] += 1;
-        }
         let next = self.values.len() as i32;
         let terms = &mut self.by_key[k];
-        let id = match (other, value) {
-            (_, AnyValue::Int(i)) if (0..SMALL_INTS).contains(i) => {
+        let id = match value {
+            AnyValue::String(s) => match terms.strings.get(s.as_str()) {
+                Some(&id) => id,
+                None => {
+                    terms.strings.insert(s.clone(), next);
+                    next
+                }
+            },
+            AnyValue::Int(i) if (0..SMALL_INTS).contains(i) => {
                 let i = *i as usize;
                 if terms.small_ints.len() <= i {
                     terms.small_ints.resize((i + 1).next_power_of_two(), -1);
@@ -177,16 +164,18 @@ impl<'a> TermIds<'a> {
                 }
                 terms.small_ints[i]
             }
-            (Some(o), _) => *terms.others.entry(o).or_insert(next),
-            (None, AnyValue::String(s)) => match terms.strings.get(s.as_str()) {
-                Some(&id) => id,
-                None => {
-                    terms.strings.insert(s.clone(), next);
-                    next
-                }
-            },
-            _ => unreachable!("every other value returned above"),
+            AnyValue::Int(i) => *terms.others.entry((0, *i as u64)).or_insert(next),
+            AnyValue::Bool(b) => *terms.others.entry((1, u64::from(*b))).or_insert(next),
+            // every NaN writes the term `NaN`
+            AnyValue::Double(d) if d.is_nan() => {
+                *terms.others.entry((2, f64::NAN.to_bits())).or_insert(next)
+            }
+            AnyValue::Double(d) => *terms.others.entry((2, d.to_bits())).or_insert(next),
+            _ => return None,
         };
+        if std::mem::replace(&mut self.key_last_span[k], span) != span {
+            self.key_spans[k] += 1;
+        }
         if id == next {
             write_term(&mut self.buf, key, value);
             self.values.append_value(&self.buf);
