@@ -234,3 +234,52 @@ fn dedicated_attribute_columns_keep_order_and_answer_searches() {
         assert_eq!(got, want, "{k}={v}");
     }
 }
+
+/// The detail cell of a span with no events, links or trace state and only scalar attributes
+/// is written from the cut's row, not from the span: its flags and dropped counts must still
+/// come back, next to spans whose detail holds more.
+#[test]
+fn plain_and_rich_detail_cells_read_back() {
+    use std::sync::Arc;
+    use weft_model::{AnyValue, Event, KeyValue, Resource, Scope, Span, SpanId, TraceId};
+    let resource = Arc::new(Resource::default());
+    let scope = Arc::new(Scope::default());
+    let span = |i: u8| Span {
+        trace_id: TraceId([i; 16]),
+        span_id: SpanId([i; 8]),
+        name: "op".into(),
+        start_time_unix_nano: 100,
+        end_time_unix_nano: 200,
+        attributes: vec![KeyValue::new("k", AnyValue::Int(i.into()))],
+        flags: 0x301,
+        dropped_attributes_count: 3,
+        dropped_events_count: 4,
+        dropped_links_count: 5,
+        ..Default::default()
+    };
+    let mut spans: Vec<FlatSpan> = (1..=3)
+        .map(|i| FlatSpan {
+            resource: resource.clone(),
+            scope: scope.clone(),
+            span: span(i),
+        })
+        .collect();
+    spans[1].span.events = vec![Event {
+        name: "e".into(),
+        time_unix_nano: 150,
+        ..Default::default()
+    }];
+    spans[2].span.trace_state = "k=v".into();
+    spans[2].span.attributes.push(KeyValue::new(
+        "list",
+        AnyValue::Array(vec![AnyValue::Int(1)]),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    write_block(dir.path(), "b1", spans.iter().collect(), 1, 0, 1, vec![]).unwrap();
+    let mut back = Block::open(&dir.path().join("b1"))
+        .unwrap()
+        .read_all()
+        .unwrap();
+    back.sort_by_key(key);
+    assert_eq!(back, spans);
+}
