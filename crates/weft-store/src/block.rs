@@ -34,7 +34,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use opentelemetry_proto::tonic::trace::v1 as pb;
 use parquet::arrow::arrow_reader::RowSelection;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    RowFilter,
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -998,23 +999,25 @@ impl Block {
         row_groups: Option<Vec<usize>>,
         rows: Option<RowSelection>,
     ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+        self.filtered_reader(columns, row_groups, rows, None)
+    }
+
+    /// A reader of `columns` (all when `None`) that, given a `filter`, decodes them only for
+    /// the rows the filter keeps.
+    fn filtered_reader(
+        &self,
+        columns: Option<&[&str]>,
+        row_groups: Option<Vec<usize>>,
+        rows: Option<RowSelection>,
+        filter: Option<RowFilter>,
+    ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
         let path = self.dir.join(SPANS_FILE);
         let file = self.spans_file.clone();
         let mut b =
             ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.spans_meta.clone())
                 .with_batch_size(ROW_GROUP_ROWS);
         if let Some(cols) = columns {
-            let schema = self.spans_meta.schema();
-            let idx: Vec<usize> = cols
-                .iter()
-                .map(|c| {
-                    schema
-                        .index_of(c)
-                        .map_err(|e| corrupt(&path, e.to_string()))
-                })
-                .collect::<Result<_>>()?;
-            let mask = ProjectionMask::roots(self.spans_meta.parquet_schema(), idx);
-            b = b.with_projection(mask);
+            b = b.with_projection(self.projection(cols)?);
         }
         if let Some(rg) = row_groups {
             b = b.with_row_groups(rg);
@@ -1022,7 +1025,25 @@ impl Block {
         if let Some(sel) = rows {
             b = b.with_row_selection(sel);
         }
+        if let Some(f) = filter {
+            b = b.with_row_filter(f);
+        }
         b.build().map_err(|e| pq_err(&path, e))
+    }
+
+    /// The projection of the spans file onto `cols` (read back in schema order).
+    fn projection(&self, cols: &[&str]) -> Result<ProjectionMask> {
+        let path = self.dir.join(SPANS_FILE);
+        let schema = self.spans_meta.schema();
+        let idx: Vec<usize> = cols
+            .iter()
+            .map(|c| {
+                schema
+                    .index_of(c)
+                    .map_err(|e| corrupt(&path, e.to_string()))
+            })
+            .collect::<Result<_>>()?;
+        Ok(ProjectionMask::roots(self.spans_meta.parquet_schema(), idx))
     }
 
     /// Row groups whose trace-id range covers `id`.
@@ -1160,14 +1181,25 @@ impl Block {
             .iter()
             .map(|i| format!("{}{i}", col::DEDICATED))
             .collect();
-        let mut cols = vec![
-            col::TRACE_ID,
-            col::START,
-            col::DURATION,
-            col::NAME,
-            col::STATUS_CODE,
-            col::RESOURCE,
-        ];
+        // the columns the conditions read, in schema order (see `CondColumns`)
+        let numbers = q.min_duration_nanos.is_some()
+            || q.max_duration_nanos.is_some()
+            || q.errors_only
+            || q.start_unix_nano.is_some()
+            || q.end_unix_nano.is_some();
+        let mut cols = vec![col::TRACE_ID];
+        if numbers {
+            cols.extend([col::START, col::DURATION]);
+        }
+        if q.span_name.is_some() {
+            cols.push(col::NAME);
+        }
+        if numbers {
+            cols.push(col::STATUS_CODE);
+        }
+        if q.service.is_some() || !q.attributes.is_empty() {
+            cols.push(col::RESOURCE);
+        }
         if !q.attributes.is_empty() {
             cols.push(col::ATTRS);
             cols.extend(ded_names.iter().map(String::as_str));
@@ -1213,6 +1245,10 @@ impl Block {
     }
 
     /// Scans the given row groups for spans matching `q` (see [`Self::search`]).
+    ///
+    /// `cols` are the trace id, then the columns the conditions read. Those are decoded first
+    /// and decide which rows match; the trace id and start are then decoded only for the
+    /// matching rows (late materialization: a selective search skips most of their pages).
     fn scan(
         &self,
         q: &SearchQuery,
@@ -1221,65 +1257,42 @@ impl Block {
         groups: Vec<usize>,
         out: &mut Vec<(TraceId, u64)>,
     ) -> Result<()> {
-        for batch in self.reader(Some(cols), Some(groups), None)? {
+        // no condition at all: every row matches
+        let filter = if cols.len() > 1 {
+            let (cq, cwanted) = (q.clone(), wanted.to_vec());
+            let matches = move |batch: RecordBatch| {
+                row_matches(&cq, &cwanted, &batch)
+                    .map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e)))
+            };
+            Some(RowFilter::new(vec![Box::new(ArrowPredicateFn::new(
+                self.projection(&cols[1..])?,
+                matches,
+            ))]))
+        } else {
+            None
+        };
+        let reader = self.filtered_reader(
+            Some(&[col::TRACE_ID, col::START]),
+            Some(groups),
+            None,
+            filter,
+        )?;
+        let mut last: Option<TraceId> = None;
+        for batch in reader {
             let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
             let ids = batch.column(0).as_fixed_size_binary();
             let start = batch.column(1).as_primitive::<Int64Type>();
-            let dur = batch.column(2).as_primitive::<Int64Type>();
-            let name = batch.column(3).as_dictionary::<Int32Type>();
-            let status = batch.column(4).as_primitive::<Int32Type>();
-            let res = batch.column(5).as_dictionary::<Int32Type>();
-            // equality on dictionary columns: decide once per dictionary value, then compare keys
-            let svc_ok = match q.service.as_deref() {
-                None => vec![true; res.values().len()],
-                Some(want) => resources(res.values())?
-                    .iter()
-                    .map(|r| r.service_name() == want)
-                    .collect(),
-            };
-            let name_ok = dict_matches(name.values().as_string::<i32>(), q.span_name.as_deref());
-            let attr_filter = if wanted.is_empty() {
-                None
-            } else {
-                Some(AttrFilter::new(
-                    q,
-                    wanted,
-                    batch.column(5),
-                    batch.column(6),
-                    &batch.columns()[7..],
-                )?)
-            };
-            let mut last: Option<&[u8]> = None;
             for row in 0..batch.num_rows() {
-                let tid = ids.value(row);
-                if last == Some(tid) {
-                    continue; // this trace already matched
+                let tid = TraceId(
+                    ids.value(row)
+                        .try_into()
+                        .map_err(|_| corrupt(&self.dir, "trace id is not 16 bytes"))?,
+                );
+                // rows are sorted by trace: a trace already matched
+                if last != Some(tid) {
+                    last = Some(tid);
+                    out.push((tid, start.value(row) as u64));
                 }
-                if !svc_ok[res.keys().value(row) as usize]
-                    || !name_ok[name.keys().value(row) as usize]
-                {
-                    continue;
-                }
-                if !q.matches_numbers(
-                    start.value(row) as u64,
-                    dur.value(row).max(0) as u64,
-                    status.value(row) == StatusCode::Error as i32,
-                ) {
-                    continue;
-                }
-                if let Some(f) = &attr_filter {
-                    if !f.row_matches(row) {
-                        continue;
-                    }
-                }
-                last = Some(tid);
-                out.push((
-                    TraceId(
-                        tid.try_into()
-                            .map_err(|_| corrupt(&self.dir, "trace id is not 16 bytes"))?,
-                    ),
-                    start.value(row) as u64,
-                ));
             }
         }
         Ok(())
@@ -1580,6 +1593,82 @@ impl Decoder {
 }
 
 /// For each attribute condition of `q`: the terms that satisfy it.
+/// Which rows of a batch of a search's condition columns match it. The batch holds, in schema
+/// order, only the columns the search's conditions read: start and duration when it bounds
+/// times, durations or status; the name when it asks for one; the status code with start;
+/// the resource when it asks for a service or attributes; `attrs` and the dedicated columns
+/// of its keys when it asks for attributes.
+fn row_matches(
+    q: &SearchQuery,
+    wanted: &[Vec<String>],
+    batch: &RecordBatch,
+) -> Result<arrow_array::BooleanArray> {
+    let numbers = q.min_duration_nanos.is_some()
+        || q.max_duration_nanos.is_some()
+        || q.errors_only
+        || q.start_unix_nano.is_some()
+        || q.end_unix_nano.is_some();
+    let mut next = 0;
+    let mut take = |wanted: bool| {
+        wanted.then(|| {
+            next += 1;
+            batch.column(next - 1)
+        })
+    };
+    let times = take(numbers).zip(take(numbers));
+    let name = take(q.span_name.is_some()).map(|c| c.as_dictionary::<Int32Type>());
+    let status = take(numbers).map(|c| c.as_primitive::<Int32Type>());
+    let res_col = take(q.service.is_some() || !q.attributes.is_empty());
+    let attrs_col = take(!q.attributes.is_empty());
+    let ded = &batch.columns()[next..];
+    let times = times.map(|(s, d)| (s.as_primitive::<Int64Type>(), d.as_primitive::<Int64Type>()));
+    // equality on dictionary columns: decide once per dictionary value, then compare keys
+    let service = match (q.service.as_deref(), res_col) {
+        (Some(want), Some(c)) => {
+            let res = c.as_dictionary::<Int32Type>();
+            let ok: Vec<bool> = resources(res.values())?
+                .iter()
+                .map(|r| r.service_name() == want)
+                .collect();
+            Some((res, ok))
+        }
+        _ => None,
+    };
+    let name_ok = name.map(|n| {
+        (
+            n,
+            dict_matches(n.values().as_string::<i32>(), q.span_name.as_deref()),
+        )
+    });
+    let attr_filter = match (res_col, attrs_col) {
+        (Some(r), Some(a)) if !wanted.is_empty() => Some(AttrFilter::new(q, wanted, r, a, ded)?),
+        _ => None,
+    };
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            Some(
+                service
+                    .as_ref()
+                    .is_none_or(|(res, ok)| ok[res.keys().value(row) as usize])
+                    && name_ok
+                        .as_ref()
+                        .is_none_or(|(n, ok)| ok[n.keys().value(row) as usize])
+                    && times
+                        .as_ref()
+                        .zip(status)
+                        .is_none_or(|((start, dur), status)| {
+                            q.matches_numbers(
+                                start.value(row) as u64,
+                                dur.value(row).max(0) as u64,
+                                status.value(row) == StatusCode::Error as i32,
+                            )
+                        })
+                    && attr_filter.as_ref().is_none_or(|f| f.row_matches(row)),
+            )
+        })
+        .collect())
+}
+
 fn wanted_terms(q: &SearchQuery) -> Vec<Vec<String>> {
     q.attributes
         .iter()
