@@ -1182,11 +1182,7 @@ impl Block {
             .map(|i| format!("{}{i}", col::DEDICATED))
             .collect();
         // the columns the conditions read, in schema order (see `CondColumns`)
-        let numbers = q.min_duration_nanos.is_some()
-            || q.max_duration_nanos.is_some()
-            || q.errors_only
-            || q.start_unix_nano.is_some()
-            || q.end_unix_nano.is_some();
+        let numbers = q.has_number_conditions();
         let mut cols = vec![col::TRACE_ID];
         if numbers {
             cols.extend([col::START, col::DURATION]);
@@ -1603,11 +1599,7 @@ fn row_matches(
     wanted: &[Vec<String>],
     batch: &RecordBatch,
 ) -> Result<arrow_array::BooleanArray> {
-    let numbers = q.min_duration_nanos.is_some()
-        || q.max_duration_nanos.is_some()
-        || q.errors_only
-        || q.start_unix_nano.is_some()
-        || q.end_unix_nano.is_some();
+    let numbers = q.has_number_conditions();
     let mut next = 0;
     let mut take = |wanted: bool| {
         wanted.then(|| {

@@ -180,6 +180,15 @@ impl SearchQuery {
     }
 
     /// The conditions on a span's start, duration and status.
+    /// Whether the query bounds span times or durations, or asks for errors only (what
+    /// [`Self::matches_numbers`] checks).
+    pub fn has_number_conditions(&self) -> bool {
+        self.min_duration_nanos.is_some()
+            || self.max_duration_nanos.is_some()
+            || self.errors_only
+            || self.start_unix_nano.is_some()
+            || self.end_unix_nano.is_some()
+    }
     pub fn matches_numbers(&self, start: u64, duration: u64, error: bool) -> bool {
         self.min_duration_nanos.is_none_or(|m| duration >= m)
             && self.max_duration_nanos.is_none_or(|m| duration <= m)
