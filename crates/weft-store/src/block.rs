@@ -1181,25 +1181,8 @@ impl Block {
             .iter()
             .map(|i| format!("{}{i}", col::DEDICATED))
             .collect();
-        // the columns the conditions read, in schema order (see `CondColumns`)
-        let numbers = q.has_number_conditions();
         let mut cols = vec![col::TRACE_ID];
-        if numbers {
-            cols.extend([col::START, col::DURATION]);
-        }
-        if q.span_name.is_some() {
-            cols.push(col::NAME);
-        }
-        if numbers {
-            cols.push(col::STATUS_CODE);
-        }
-        if q.service.is_some() || !q.attributes.is_empty() {
-            cols.push(col::RESOURCE);
-        }
-        if !q.attributes.is_empty() {
-            cols.push(col::ATTRS);
-            cols.extend(ded_names.iter().map(String::as_str));
-        }
+        cols.extend(condition_columns(q, &ded_names));
         let wanted = wanted_terms(q);
         let groups = self.candidate_row_groups(q, &wanted);
         if groups.is_empty() {
@@ -1588,31 +1571,47 @@ impl Decoder {
     }
 }
 
-/// For each attribute condition of `q`: the terms that satisfy it.
-/// Which rows of a batch of a search's condition columns match it. The batch holds, in schema
-/// order, only the columns the search's conditions read: start and duration when it bounds
-/// times, durations or status; the name when it asks for one; the status code with start;
-/// the resource when it asks for a service or attributes; `attrs` and the dedicated columns
-/// of its keys when it asks for attributes.
+/// The columns a search's conditions read, in schema order: start, duration and status
+/// code when it bounds times, durations or status; the name when it asks for one; the
+/// resource when it asks for a service or attributes; `attrs` and the dedicated columns of
+/// its keys (`dedicated`) when it asks for attributes.
+fn condition_columns<'a>(q: &SearchQuery, dedicated: &'a [String]) -> Vec<&'a str> {
+    let numbers = q.has_number_conditions();
+    let mut cols = Vec::new();
+    if numbers {
+        cols.extend([col::START, col::DURATION]);
+    }
+    if q.span_name.is_some() {
+        cols.push(col::NAME);
+    }
+    if numbers {
+        cols.push(col::STATUS_CODE);
+    }
+    if q.service.is_some() || !q.attributes.is_empty() {
+        cols.push(col::RESOURCE);
+    }
+    if !q.attributes.is_empty() {
+        cols.push(col::ATTRS);
+        cols.extend(dedicated.iter().map(String::as_str));
+    }
+    cols
+}
+
+/// Which rows of a batch of a search's condition columns (see [`condition_columns`]) match
+/// it. Each condition reads its columns by name; the dedicated columns follow `attrs`.
 fn row_matches(
     q: &SearchQuery,
     wanted: &[Vec<String>],
     batch: &RecordBatch,
 ) -> Result<arrow_array::BooleanArray> {
-    let numbers = q.has_number_conditions();
-    let mut next = 0;
-    let mut take = |wanted: bool| {
-        wanted.then(|| {
-            next += 1;
-            batch.column(next - 1)
-        })
-    };
-    let times = take(numbers).zip(take(numbers));
-    let name = take(q.span_name.is_some()).map(|c| c.as_dictionary::<Int32Type>());
-    let status = take(numbers).map(|c| c.as_primitive::<Int32Type>());
-    let res_col = take(q.service.is_some() || !q.attributes.is_empty());
-    let attrs_col = take(!q.attributes.is_empty());
-    let ded = &batch.columns()[next..];
+    let by_name = |name: &str| batch.column_by_name(name);
+    let times = by_name(col::START).zip(by_name(col::DURATION));
+    let name = by_name(col::NAME).map(|c| c.as_dictionary::<Int32Type>());
+    let status = by_name(col::STATUS_CODE).map(|c| c.as_primitive::<Int32Type>());
+    let res_col = by_name(col::RESOURCE);
+    let attrs_at = batch.schema().index_of(col::ATTRS).ok();
+    let attrs_col = attrs_at.map(|i| batch.column(i));
+    let ded = attrs_at.map_or(&[][..], |i| &batch.columns()[i + 1..]);
     let times = times.map(|(s, d)| (s.as_primitive::<Int64Type>(), d.as_primitive::<Int64Type>()));
     // equality on dictionary columns: decide once per dictionary value, then compare keys
     let service = match (q.service.as_deref(), res_col) {
@@ -1661,6 +1660,7 @@ fn row_matches(
         .collect())
 }
 
+/// For each attribute condition of `q`: the terms that satisfy it.
 fn wanted_terms(q: &SearchQuery) -> Vec<Vec<String>> {
     q.attributes
         .iter()
