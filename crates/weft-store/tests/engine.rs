@@ -537,7 +537,8 @@ async fn each_search_condition_filters_alike_in_head_and_blocks() {
         f(&mut q);
         q
     };
-    let cases: Vec<(SearchQuery, Box<dyn Fn(u64) -> bool>)> = vec![
+    type Pick = Box<dyn Fn(u64) -> bool>;
+    let cases: Vec<(SearchQuery, Pick)> = vec![
         (
             q(&|q| q.span_name = Some("child-2".into())),
             Box::new(|t| t % 4 >= 2),
