@@ -56,28 +56,43 @@ fn main() {
         .build()
         .expect("a runtime");
     let hello = || axum::Router::new().route("/hello", get(|| async { "hi" }));
+    // `axum::serve` turns the router's handlers into routes once per connection
+    // (`Router::with_state(())`, axum's own comment: "such that everything is turned into
+    // `Route` eagerly"); an unfinished router would instead convert the handler and apply
+    // every layer again on each request, which a server never does
+    let serve = |app: axum::Router| app.with_state::<()>(());
     let bare = bare(Sampler::AlwaysOn);
     let sampled = weft_guard("always_on");
     let unsampled = weft_guard("always_off");
-    let weft_variant = |name, guard: &weft::Guard| Variant {
-        name,
-        app: hello()
-            .layer(weft::http_server::WeftLayer::new().tracer_provider(guard.tracer_provider())),
-        dispatch: Some(tracing::Dispatch::new(
-            tracing_subscriber::registry().with(guard.layer()),
-        )),
-        samples: Vec::new(),
-    };
+    let weft_variant =
+        |name, guard: &weft::Guard| Variant {
+            name,
+            app: serve(hello().layer(
+                weft::http_server::WeftLayer::new().tracer_provider(guard.tracer_provider()),
+            )),
+            dispatch: Some(tracing::Dispatch::new(
+                tracing_subscriber::registry().with(guard.layer()),
+            )),
+            samples: Vec::new(),
+        };
     let mut variants = vec![
         Variant {
             name: "no_layer",
-            app: hello(),
+            app: serve(hello()),
+            dispatch: None,
+            samples: Vec::new(),
+        },
+        // a layer that does nothing: what axum's own layer plumbing costs (boxing the
+        // layered route and its future, the second route future it nests)
+        Variant {
+            name: "noop_layer",
+            app: serve(hello().layer(tower::layer::layer_fn(|s| s))),
             dispatch: None,
             samples: Vec::new(),
         },
         Variant {
             name: "bare_sdk_layer",
-            app: hello().layer(bare_layer::BareLayer(bare.tracer("bare"))),
+            app: serve(hello().layer(bare_layer::BareLayer(bare.tracer("bare")))),
             dispatch: None,
             samples: Vec::new(),
         },
@@ -89,13 +104,28 @@ fn main() {
     if let Ok(only) = std::env::var("ONLY") {
         variants.retain(|v| v.name == "no_layer" || v.name == only);
     }
+    // the request an HTTP/1.1 load generator sends (Host is mandatory; curl, hey and oha add
+    // a User-Agent), as hyper hands it to the router; `HEADERS=0` sends none, as earlier runs
+    // of this bench did
+    let with_headers = std::env::var("HEADERS").map_or(true, |v| v != "0");
     let req = || {
-        http::Request::get("/hello")
-            .body(axum::body::Body::empty())
-            .expect("a request")
+        let mut r = http::Request::get("/hello");
+        if with_headers {
+            r = r
+                .header(http::header::HOST, "127.0.0.1:8080")
+                .header(http::header::USER_AGENT, "oha/1.4.5");
+        }
+        r.body(axum::body::Body::empty()).expect("a request")
     };
     let n = variants.len();
-    eprintln!("axum_overhead: {rounds} rounds of {iters} requests per variant");
+    eprintln!(
+        "axum_overhead: {rounds} rounds of {iters} requests per variant ({})",
+        if with_headers {
+            "Host and User-Agent headers"
+        } else {
+            "no headers"
+        }
+    );
     // round 0 warms up and is not kept
     for round in 0..=rounds {
         for k in 0..n {

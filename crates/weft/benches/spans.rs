@@ -57,7 +57,10 @@ fn axum_hello(c: &mut Criterion) {
     let mut g = c.benchmark_group("axum_hello");
     g.measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    let plain = axum::Router::new().route("/hello", get(|| async { "hi" }));
+    // finished once, as `axum::serve` does per connection (see axum_overhead.rs)
+    let plain = axum::Router::new()
+        .route("/hello", get(|| async { "hi" }))
+        .with_state::<()>(());
     let req = || {
         http::Request::get("/hello")
             .body(axum::body::Body::empty())
@@ -72,7 +75,8 @@ fn axum_hello(c: &mut Criterion) {
     let provider = bare(Sampler::AlwaysOn);
     let sdk_app = axum::Router::new()
         .route("/hello", get(|| async { "hi" }))
-        .layer(bare_layer::BareLayer(provider.tracer("bare")));
+        .layer(bare_layer::BareLayer(provider.tracer("bare")))
+        .with_state::<()>(());
     g.bench_function("bare_sdk_layer", |b| {
         b.iter(|| rt.block_on(sdk_app.clone().oneshot(req())).unwrap())
     });
@@ -85,7 +89,8 @@ fn axum_hello(c: &mut Criterion) {
         let sub = tracing_subscriber::registry().with(guard.layer());
         let app = axum::Router::new()
             .route("/hello", get(|| async { "hi" }))
-            .layer(weft::http_server::WeftLayer::new().tracer_provider(guard.tracer_provider()));
+            .layer(weft::http_server::WeftLayer::new().tracer_provider(guard.tracer_provider()))
+            .with_state::<()>(());
         tracing::subscriber::with_default(sub, || {
             g.bench_function(label, |b| {
                 b.iter(|| rt.block_on(app.clone().oneshot(req())).unwrap())

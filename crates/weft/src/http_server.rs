@@ -95,7 +95,10 @@ impl<S> tower::Layer<S> for WeftLayer {
     fn layer(&self, inner: S) -> Self::Service {
         WeftService {
             inner,
-            settings: self.settings.clone(),
+            shared: Arc::new(Shared {
+                settings: self.settings.clone(),
+                first: OnceLock::new(),
+            }),
         }
     }
 }
@@ -104,7 +107,30 @@ impl<S> tower::Layer<S> for WeftLayer {
 #[derive(Debug, Clone)]
 pub struct WeftService<S> {
     inner: S,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of one service share (axum clones a route's service for every request).
+#[derive(Debug)]
+struct Shared {
     settings: Arc<Settings>,
+    /// The first (method, route) this service saw and its interned name: with
+    /// `Router::layer`, axum wraps each route's handler in its own service, so the next
+    /// request almost always matches and needs no lookup in the shared tables.
+    first: OnceLock<(&'static str, Box<str>, names::Entry)>,
+}
+
+impl<S> WeftService<S> {
+    fn interned(&self, method: &'static str, route: &str) -> Option<names::Entry> {
+        if let Some((m, r, e)) = self.shared.first.get() {
+            if *m == method && **r == *route {
+                return Some(e.clone());
+            }
+        }
+        let e = names::get(method, route)?;
+        let _ = self.shared.first.set((method, Box::from(route), e.clone()));
+        Some(e)
+    }
 }
 
 /// A random 128-bit request id, hex.
@@ -115,13 +141,45 @@ pub fn new_request_id() -> String {
 }
 
 fn request_id_bytes() -> [u8; 32] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let n = rand::random::<u128>();
+    /// each byte's two hex digits
+    const PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+            i += 1;
+        }
+        t
+    };
     let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+    for (pair, byte) in out
+        .chunks_exact_mut(2)
+        .zip(crate::ids::u128().to_be_bytes())
+    {
+        pair.copy_from_slice(&PAIRS[usize::from(byte)]);
     }
     out
+}
+
+/// A generated request id, shared by the request header, the response header and the span
+/// attribute: one allocation, and cloning the header value only counts a reference (a header
+/// value made from a copied slice would allocate again on its first clone).
+#[derive(Clone)]
+struct SharedId(Arc<str>);
+
+impl AsRef<[u8]> for SharedId {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+fn generated_request_id() -> (Arc<str>, HeaderValue) {
+    let bytes = request_id_bytes();
+    let id: Arc<str> = Arc::from(std::str::from_utf8(&bytes).expect("hex is UTF-8"));
+    let value = HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(SharedId(id.clone())))
+        .expect("hex is a valid header value");
+    (id, value)
 }
 
 /// Span names (`METHOD route`) and routes, interned: a server sees the same few routes
@@ -131,14 +189,14 @@ fn request_id_bytes() -> [u8; 32] {
 mod names {
     use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
+    use std::sync::{Mutex, OnceLock};
 
     use opentelemetry::StringValue;
 
     pub(super) const MAX_INTERNED: usize = 4096;
 
     /// (span name, route value)
-    type Entry = (&'static str, StringValue);
+    pub(super) type Entry = (&'static str, StringValue);
     /// (method, route) -> entry, shared by all threads
     type Global = Mutex<HashMap<(&'static str, Box<str>), Entry>>;
     /// route -> [(method, entry)]: a lookup by `&str`, then a scan of a few methods
@@ -170,7 +228,10 @@ mod names {
                     None if g.len() < MAX_INTERNED => {
                         let name: &'static str =
                             Box::leak(format!("{method} {route}").into_boxed_str());
-                        let e = (name, StringValue::from(Arc::<str>::from(route)));
+                        // static, not shared: a shared value's reference count would be
+                        // raised here and lowered on the export thread, for every span
+                        let value: &'static str = Box::leak(Box::from(route));
+                        let e = (name, StringValue::from(value));
                         g.insert((method, Box::from(route)), e.clone());
                         e
                     }
@@ -185,12 +246,48 @@ mod names {
     }
 }
 
-fn client_address<B>(req: &Request<B>) -> Option<String> {
-    if let Some(ff) = req
-        .headers()
-        .get(FORWARDED_FOR)
-        .and_then(|v| v.to_str().ok())
-    {
+/// The request headers the layer reads (the first value of each).
+#[derive(Default)]
+struct Read<'a> {
+    request_id: Option<&'a HeaderValue>,
+    user_agent: Option<&'a HeaderValue>,
+    forwarded_for: Option<&'a HeaderValue>,
+}
+
+/// Past this many header names, three hashed lookups beat one pass over the map.
+const SCAN_MAX: usize = 24;
+
+impl<'a> Read<'a> {
+    fn from(headers: &'a http::HeaderMap) -> Self {
+        if headers.keys_len() > SCAN_MAX {
+            return Read {
+                request_id: headers.get(REQUEST_ID_HEADER),
+                user_agent: headers.get(http::header::USER_AGENT),
+                forwarded_for: headers.get(FORWARDED_FOR),
+            };
+        }
+        // one pass: a typical request has a handful of headers, and comparing names costs
+        // less than hashing each wanted name for a lookup
+        let mut r = Read::default();
+        for (name, value) in headers {
+            let slot = if name == http::header::USER_AGENT {
+                &mut r.user_agent
+            } else if name == REQUEST_ID_HEADER {
+                &mut r.request_id
+            } else if name == FORWARDED_FOR {
+                &mut r.forwarded_for
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        r
+    }
+}
+
+/// The first `X-Forwarded-For` address, else the peer address axum saw.
+fn client_address<B>(req: &Request<B>, forwarded_for: Option<&HeaderValue>) -> Option<String> {
+    if let Some(ff) = forwarded_for.and_then(|v| v.to_str().ok()) {
         if let Some(first) = ff
             .split(',')
             .next()
@@ -219,24 +316,28 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let path = req.uri().path();
-        if self.settings.excluded.iter().any(|p| p == path) {
+        if self.shared.settings.excluded.iter().any(|p| p == path) {
             return ResponseFuture {
                 inner: self.inner.call(req),
                 state: None,
             };
         }
-        let incoming = req
-            .headers()
-            .get(REQUEST_ID_HEADER)
+        let read = Read::from(req.headers());
+        let incoming = read
+            .request_id
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
             .cloned();
-        let (request_id, request_id_value) = match incoming {
-            Some(v) => (v.to_str().unwrap_or_default().to_string(), v),
+        // a generated id goes into the request's headers for the handler, after every header
+        // read below (a read from a map that is still empty costs nothing)
+        let (request_id, request_id_value, generated) = match incoming {
+            Some(v) => (
+                StringValue::from(v.to_str().unwrap_or_default().to_string()),
+                v,
+                false,
+            ),
             None => {
-                let bytes = request_id_bytes();
-                let v = HeaderValue::from_bytes(&bytes).expect("hex is a valid header value");
-                req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
-                (String::from_utf8(bytes.to_vec()).expect("hex is UTF-8"), v)
+                let (id, value) = generated_request_id();
+                (StringValue::from(id), value, true)
             }
         };
         let method = req.method().as_str();
@@ -248,7 +349,7 @@ where
         let path_is_route = route.is_some_and(|r| r == req.uri().path());
         let (name, route): (Cow<'static, str>, Option<StringValue>) = match route {
             Some(r) => match (method_value != "_OTHER")
-                .then(|| names::get(method_value, r))
+                .then(|| self.interned(method_value, r))
                 .flatten()
             {
                 Some((name, route)) => (Cow::Borrowed(name), Some(route)),
@@ -283,14 +384,10 @@ where
         if let Some(r) = route {
             attributes.push(KeyValue::new("http.route", r));
         }
-        if let Some(ua) = req
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-        {
+        if let Some(ua) = read.user_agent.and_then(|v| v.to_str().ok()) {
             attributes.push(KeyValue::new("user_agent.original", ua.to_string()));
         }
-        if let Some(addr) = client_address(&req) {
+        if let Some(addr) = client_address(&req, read.forwarded_for) {
             attributes.push(KeyValue::new("client.address", addr));
         }
         attributes.push(KeyValue::new(
@@ -298,10 +395,14 @@ where
             request_id,
         ));
         let parent = crate::propagation::extract_headers(req.headers());
+        if generated {
+            req.headers_mut()
+                .insert(REQUEST_ID_HEADER, request_id_value.clone());
+        }
         let builder = opentelemetry::trace::SpanBuilder::from_name(name)
             .with_kind(SpanKind::Server)
             .with_attributes(attributes);
-        let cx = match &self.settings.tracer {
+        let cx = match &self.shared.settings.tracer {
             TracerSource::Sdk(t) => parent.with_span(builder.start_with_context(t, &parent)),
             TracerSource::Global(cell) => {
                 let t = cell.get_or_init(|| opentelemetry::global::tracer("weft"));
@@ -315,17 +416,17 @@ where
         };
         ResponseFuture {
             inner,
-            state: Some(Box::new(SpanState {
+            state: Some(SpanState {
                 cx,
                 request_id: request_id_value,
-                traceparent: self.settings.traceparent_in_response,
-            })),
+                traceparent: self.shared.settings.traceparent_in_response,
+            }),
         }
     }
 }
 
-/// What the response future needs once the inner service answers (boxed: one allocation,
-/// and the future stays small when the path is excluded).
+/// What the response future needs once the inner service answers (inline in the future: a
+/// box would cost an allocation per request).
 struct SpanState {
     cx: opentelemetry::Context,
     request_id: HeaderValue,
@@ -338,7 +439,7 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        state: Option<Box<SpanState>>,
+        state: Option<SpanState>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -378,7 +479,7 @@ where
             cx,
             request_id,
             traceparent,
-        } = *state;
+        } = state;
         let span = cx.span();
         match &result {
             Ok(resp) => {

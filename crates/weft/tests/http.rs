@@ -236,6 +236,99 @@ async fn span_names_per_method_and_route_and_cancelled_requests() {
     assert_eq!(ids.len(), spans.len());
 }
 
+/// One layered service mounted on two routes (its clones share what the layer caches per
+/// service), and the request headers the layer reads, whether the request has a few headers
+/// (read in one pass) or many (looked up).
+#[tokio::test(flavor = "current_thread")]
+async fn one_service_on_many_routes_and_the_headers_it_reads() {
+    use tower::{Layer, ServiceExt};
+    let mem = Memory::default();
+    let guard = builder(&mem, &[]).init().unwrap();
+    // the handler echoes the request id it sees in its own request headers
+    let echo = tower::service_fn(|req: http::Request<axum::body::Body>| async move {
+        let id = req.headers()["x-request-id"].to_str().unwrap().to_string();
+        Ok::<_, std::convert::Infallible>(id.into_response())
+    });
+    let layered = WeftLayer::new()
+        .tracer_provider(guard.tracer_provider())
+        .layer(echo);
+    let app = Router::new()
+        .route_service("/a", layered.clone())
+        .route_service("/b/{id}", layered);
+    let call = |path: &str, headers: &[(&str, &str)]| {
+        let mut r = http::Request::get(path);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(axum::body::Body::empty()).unwrap()
+    };
+    let many: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("x-filler-{i}"), i.to_string()))
+        .collect();
+    let mut requests: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("/a", vec![("user-agent", "ua-1")]),
+        (
+            "/b/7",
+            vec![
+                ("x-forwarded-for", "203.0.113.9, 10.0.0.1"),
+                ("x-forwarded-for", "198.51.100.1"),
+                ("user-agent", "ua-2"),
+                ("x-request-id", "given-1"),
+            ],
+        ),
+        ("/a", vec![]),
+    ];
+    // past the one-pass limit: the same answers from lookups
+    let mut big: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    big.extend([
+        ("user-agent", "ua-3"),
+        ("x-forwarded-for", "192.0.2.4"),
+        ("x-request-id", "given-2"),
+    ]);
+    requests.push(("/b/8", big));
+    let mut echoed = Vec::new();
+    for (path, headers) in &requests {
+        let resp = app.clone().oneshot(call(path, headers)).await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        // a response of this test's own handler, capped; weft_ingest's helper is not a
+        // dependency of weft
+        #[allow(clippy::disallowed_methods)]
+        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        assert_eq!(
+            body,
+            id.as_bytes(),
+            "the handler saw the id the response echoes"
+        );
+        echoed.push(id);
+    }
+    drop(guard);
+
+    let spans = mem.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    assert_eq!(names, ["GET /a", "GET /b/{id}", "GET /a", "GET /b/{id}"]);
+    let ids: Vec<String> = spans
+        .iter()
+        .map(|s| str_attr(s, "http.request.header.x-request-id"))
+        .collect();
+    assert_eq!(ids, echoed);
+    assert_eq!(ids[1], "given-1");
+    assert_eq!(ids[3], "given-2");
+    assert_eq!(ids[0].len(), 32);
+    assert_ne!(ids[0], ids[2]);
+    assert_eq!(str_attr(&spans[0], "user_agent.original"), "ua-1");
+    assert!(attr(&spans[2], "user_agent.original").is_none());
+    assert_eq!(str_attr(&spans[1], "user_agent.original"), "ua-2");
+    assert_eq!(str_attr(&spans[3], "user_agent.original"), "ua-3");
+    // the first address of the first X-Forwarded-For
+    assert_eq!(str_attr(&spans[1], "client.address"), "203.0.113.9");
+    assert_eq!(str_attr(&spans[3], "client.address"), "192.0.2.4");
+    assert!(attr(&spans[0], "client.address").is_none());
+    assert_eq!(str_attr(&spans[1], "http.route"), "/b/{id}");
+    assert_eq!(str_attr(&spans[1], "url.path"), "/b/7");
+    assert_eq!(str_attr(&spans[2], "url.path"), "/a");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn spawn_and_queue_helpers_carry_the_context() {
     let mem = Memory::default();
