@@ -242,6 +242,69 @@ async fn a_trace_split_over_head_and_blocks_reads_whole_and_deduplicated() {
     s.close();
 }
 
+/// A cut head is emptied and reused as a later head (its memory kept): nothing of the spans
+/// it held may show in the heads and blocks that follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn heads_reused_after_a_cut_hold_only_their_own_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = EmbeddedStore::open(opts(dir.path())).unwrap();
+    let rounds: u64 = 4;
+    // a different number of traces, and of spans per trace, each round: stale spans or a
+    // stale trace index would then change what is read
+    let traces = |round: u64| 5 + round * 3;
+    let per_trace = |round: u64| 2 + round;
+    for round in 0..rounds {
+        for t in 0..traces(round) {
+            write(&s, batch(round * 100 + t, "svc", per_trace(round), t == 0)).await;
+        }
+        let st = s.stats();
+        assert_eq!(
+            st.head_spans,
+            traces(round) * per_trace(round),
+            "round {round}: the head holds this round only"
+        );
+        for t in [1, 2, traces(round) - 1] {
+            let got = s.trace(tid(round * 100 + t)).await.unwrap().unwrap();
+            let want = batch(round * 100 + t, "svc", per_trace(round), false);
+            assert_eq!(sorted(got), sorted(want), "round {round}, trace {t}");
+        }
+        if round > 0 {
+            // the previous round is in a block now, read back whole, once
+            let last = round - 1;
+            let got = s.trace(tid(last * 100)).await.unwrap().unwrap();
+            assert_eq!(
+                sorted(got),
+                sorted(batch(last * 100, "svc", per_trace(last), true))
+            );
+        }
+        s.flush().unwrap();
+        assert_eq!(s.stats().head_spans, 0);
+        assert_eq!(s.stats().block_count, round + 1);
+    }
+    let total: u64 = (0..rounds).map(|r| traces(r) * per_trace(r)).sum();
+    assert_eq!(s.stats().block_spans, total);
+    let r = s
+        .search(&SearchQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let all_traces: u64 = (0..rounds).map(traces).sum();
+    assert_eq!(r.traces.len() as u64, all_traces);
+    for t in &r.traces {
+        let round = (0..rounds)
+            .find(|&r| (0..traces(r)).any(|k| tid(r * 100 + k) == t.trace_id))
+            .expect("a written trace");
+        assert_eq!(t.span_count, per_trace(round), "{t:?}");
+    }
+    assert_eq!(
+        r.traces.iter().filter(|t| t.error_count > 0).count() as u64,
+        rounds
+    );
+    s.close();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn overload_is_reported_not_buffered_without_bound() {
     let dir = tempfile::tempdir().unwrap();
