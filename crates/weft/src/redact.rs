@@ -2,6 +2,7 @@
 //! sees a span (it runs in the single front processor that feeds every exporter).
 
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use opentelemetry::{Array, KeyValue, StringValue, Value};
@@ -167,23 +168,32 @@ impl Redactor {
         if cache.id != self.id || cache.map.len() > 4096 {
             *cache = KeyCache::new(self.id);
         }
-        // most keys are `&'static str`s that come back at the same address: a direct-mapped
-        // slot keyed by that address answers without hashing the key; the stored copy is
-        // compared too, so an address reused by another string is never taken for it
+        // most keys are `&'static str`s that come back at the same address: a two-way set
+        // keyed by that address answers without hashing the key; the stored key is compared
+        // too, so an address reused by another string is never taken for it
         let addr = key.as_ptr() as usize;
-        let slot = &mut cache.recent[(addr >> 3 ^ addr >> 11 ^ key.len()) % RECENT];
-        if slot.0 == addr && *slot.1 == *key {
-            return slot.2;
+        let set =
+            2 * (((addr ^ key.len()) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize;
+        let hit = |slot: &(usize, Rc<str>, bool)| slot.0 == addr && *slot.1 == *key;
+        if hit(&cache.recent[set]) {
+            return cache.recent[set].2;
         }
-        let m = match cache.map.get(key) {
-            Some(&hit) => hit,
+        if hit(&cache.recent[set + 1]) {
+            // the most recent of the two first
+            cache.recent.swap(set, set + 1);
+            return cache.recent[set].2;
+        }
+        let (text, m) = match cache.map.get_key_value(key) {
+            Some((text, &m)) => (text.clone(), m),
             None => {
                 let m = self.key_matches(key);
-                cache.map.insert(key.into(), m);
-                m
+                let text: Rc<str> = Rc::from(key);
+                cache.map.insert(text.clone(), m);
+                (text, m)
             }
         };
-        *slot = (addr, key.into(), m);
+        cache.recent.swap(set, set + 1);
+        cache.recent[set] = (addr, text, m);
         m
     }
 
@@ -245,21 +255,23 @@ impl Redactor {
     }
 }
 
-/// Slots of the per-thread address cache of key decisions.
-const RECENT: usize = 64;
+/// Slots of the per-thread address cache of key decisions (64 sets of two).
+const RECENT: usize = 128;
 
-/// Per-thread key decisions of one redactor (`id`): by key address, then by key text.
+/// Per-thread key decisions of one redactor (`id`): by key address, then by key text. The
+/// slots share the map's copy of a key's text, so a slot that changes hands allocates
+/// nothing.
 struct KeyCache {
     id: u64,
-    recent: Vec<(usize, Box<str>, bool)>,
-    map: rustc_hash::FxHashMap<Box<str>, bool>,
+    recent: Vec<(usize, Rc<str>, bool)>,
+    map: rustc_hash::FxHashMap<Rc<str>, bool>,
 }
 
 impl KeyCache {
     fn new(id: u64) -> Self {
         KeyCache {
             id,
-            recent: vec![(0, Box::from(""), false); RECENT],
+            recent: vec![(0, Rc::from(""), false); RECENT],
             map: Default::default(),
         }
     }
@@ -311,26 +323,68 @@ static ANCHOR: [bool; 256] = {
 };
 
 /// Whether a value holds any marker a built-in detector needs; false means none can match.
-/// One table lookup per byte; the rarer anchor bytes are checked against their marker.
+/// Eight bytes at a time: a word without any anchor byte (most of them) costs a few
+/// arithmetic operations; the bytes of a word that has one are checked against their marker.
 fn has_marker(v: &str) -> bool {
     let b = v.as_bytes();
-    let t = v.trim_start().as_bytes();
+    // values rarely start with whitespace: trim (Unicode whitespace, as `str::trim_start`)
+    // only when the first byte is not plain ASCII
+    let t = match b.first() {
+        Some(&c) if c.is_ascii() && !(c as char).is_whitespace() => b,
+        _ => v.trim_start().as_bytes(),
+    };
     let starts = |p: &[u8]| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p);
-    if starts(b"bearer ") || starts(b"basic ") {
+    if matches!(t.first(), Some(b'b' | b'B')) && (starts(b"bearer ") || starts(b"basic ")) {
         return true;
     }
     // `p` ends at byte `end` (inclusive)
     let ends = |end: usize, p: &[u8]| end + 1 >= p.len() && &b[end + 1 - p.len()..=end] == p;
-    b.iter().enumerate().any(|(i, &c)| {
-        ANCHOR[c as usize]
-            && match c {
+    let marker_at = |i: usize| {
+        ANCHOR[b[i] as usize]
+            && match b[i] {
                 b'@' => true,
                 b'J' => ends(i, b"eyJ"),
                 b'-' => ends(i, b"sk-") || ends(i, b"xoxb-"),
                 b'_' => ends(i, b"ghp_") || ends(i, b"lsv2_"),
                 _ => i >= 1 && b.len() >= i + 3 && &b[i - 1..i + 3] == b"AKIA",
             }
-    })
+    };
+    let mut chunks = b.chunks_exact(8);
+    for (w, chunk) in chunks.by_ref().enumerate() {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        if has_anchor(word) && (w * 8..w * 8 + 8).any(marker_at) {
+            return true;
+        }
+    }
+    // the last bytes: the word that ends the value when there is one (the bytes it shares
+    // with the words before hold no anchor, or the loop would have returned), else the
+    // bytes zero-padded (a zero byte is no anchor)
+    let tail = chunks.remainder().len();
+    if tail == 0 {
+        return false;
+    }
+    let word = if b.len() >= 8 {
+        u64::from_le_bytes(b[b.len() - 8..].try_into().expect("8 bytes"))
+    } else {
+        b.iter()
+            .enumerate()
+            .fold(0u64, |w, (i, &c)| w | u64::from(c) << (8 * i))
+    };
+    has_anchor(word) && (b.len() - tail..b.len()).any(marker_at)
+}
+
+/// Whether any byte of `word` is an anchor byte (see [`ANCHOR`]).
+#[inline]
+fn has_anchor(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // a byte of `x` is zero where `word` holds `a`; the classic test sets that byte's high
+    // bit (and may set more above it, only when some byte is zero, so `!= 0` stays exact)
+    let zero_byte = |a: u8| {
+        let x = word ^ (ONES * u64::from(a));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    (zero_byte(b'@') | zero_byte(b'J') | zero_byte(b'-') | zero_byte(b'_') | zero_byte(b'K')) != 0
 }
 
 fn looks_like_email(v: &str) -> bool {
@@ -406,6 +460,85 @@ fn looks_like_api_key(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `has_marker` as it was written first, one byte at a time: the reference.
+    fn has_marker_bytewise(v: &str) -> bool {
+        let b = v.as_bytes();
+        let t = v.trim_start().as_bytes();
+        let starts = |p: &[u8]| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p);
+        if starts(b"bearer ") || starts(b"basic ") {
+            return true;
+        }
+        let ends = |end: usize, p: &[u8]| end + 1 >= p.len() && &b[end + 1 - p.len()..=end] == p;
+        b.iter().enumerate().any(|(i, &c)| {
+            ANCHOR[c as usize]
+                && match c {
+                    b'@' => true,
+                    b'J' => ends(i, b"eyJ"),
+                    b'-' => ends(i, b"sk-") || ends(i, b"xoxb-"),
+                    b'_' => ends(i, b"ghp_") || ends(i, b"lsv2_"),
+                    _ => i >= 1 && b.len() >= i + 3 && &b[i - 1..i + 3] == b"AKIA",
+                }
+        })
+    }
+
+    #[test]
+    fn marker_scan_agrees_with_the_bytewise_reference() {
+        let markers = [
+            "@",
+            "eyJ",
+            "sk-",
+            "xoxb-",
+            "ghp_",
+            "lsv2_",
+            "AKIA",
+            "Bearer ",
+            "basic ",
+            "J",
+            "-",
+            "_",
+            "K",
+            "KIA",
+            "AKI",
+            "ey",
+            "é",
+            "\u{a0}Bearer ",
+            "\tbasic ",
+            "\u{b}Bearer ",
+        ];
+        let fillers = [
+            "",
+            "a",
+            "0123456",
+            "hello world",
+            "ÿÿ",
+            "日本語",
+            " ",
+            "\u{2003}",
+        ];
+        let mut n = 0;
+        for pre in fillers {
+            for pad in 0..17 {
+                for m in markers {
+                    for post in fillers {
+                        let v = format!("{pre}{}{m}{post}", "x".repeat(pad));
+                        assert_eq!(has_marker(&v), has_marker_bytewise(&v), "{v:?}");
+                        n += 1;
+                    }
+                }
+            }
+        }
+        // and every marker split across a word boundary, at each offset
+        for m in markers {
+            for pad in 0..16 {
+                let v = format!("{}{m}", "q".repeat(pad));
+                assert_eq!(has_marker(&v), has_marker_bytewise(&v), "{v:?}");
+            }
+        }
+        assert_eq!(n, 8 * 17 * 20 * 8);
+        assert!(has_marker("0123456789abcdef@x"));
+        assert!(!has_marker("0123456789abcdef0123456789abcdef"));
+    }
 
     #[test]
     fn default_rules() {
