@@ -122,9 +122,6 @@ struct Shared {
     counters: Counters,
     shutdown: AtomicBool,
     block_seq: AtomicU64,
-    /// The last head written to a block, emptied by the cutter, for the next rotation to
-    /// reuse (see [`Head::recycled`]).
-    spare: Mutex<Option<Head>>,
     /// Serializes cuts (the cutter thread and the admin API may both ask for one).
     cut_lock: Mutex<()>,
     /// Serializes compaction and retention, which both replace or delete blocks. Cuts only
@@ -238,7 +235,6 @@ impl EmbeddedStore {
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             block_seq: AtomicU64::new(0),
-            spare: Mutex::new(None),
             cut_lock: Mutex::new(()),
             maintenance: Mutex::new(()),
             opts,
@@ -525,11 +521,7 @@ fn rotate(shared: &Shared, segment: &mut SegmentWriter) -> Result<u64> {
     *segment = next;
     let mut sealed = shared.sealed.write();
     let mut head = shared.head.write();
-    let (spans, traces) = (head.len(), head.trace_count());
-    let next = match shared.spare.lock().take() {
-        Some(spare) => spare.recycled(spans, traces),
-        None => Head::with_capacity(spans, traces),
-    };
+    let next = Head::with_capacity(head.len(), head.trace_count());
     let old = std::mem::replace(&mut *head, next);
     sealed.push(Arc::new(SealedHead {
         head: old,
@@ -585,12 +577,6 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>) -> Result<bool> {
             }
         }
         tracing::debug!(block = %id, spans = s.head.len(), "cut head into block");
-        // no query holds it any more: empty it here, on the cutter thread, and keep its
-        // memory for the next head
-        if let Ok(done) = Arc::try_unwrap(s) {
-            let head = done.head.recycled(0, 0);
-            *shared.spare.lock() = Some(head);
-        }
     }
     Ok(true)
 }

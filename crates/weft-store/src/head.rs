@@ -53,28 +53,6 @@ impl Head {
         }
     }
 
-    /// This head emptied for reuse as the next one: its spans are dropped, but its vectors
-    /// and trace index keep their memory, so the next head fills pages that are already
-    /// mapped instead of faulting in (and zeroing) fresh ones, and nothing is reallocated.
-    /// Room for at least `spans` spans of `traces` traces is kept or made, as in
-    /// [`Head::with_capacity`].
-    pub fn recycled(mut self, spans: usize, traces: usize) -> Head {
-        self.spans.clear();
-        self.prev_in_trace.clear();
-        self.by_trace.clear();
-        self.resources.clear();
-        self.scopes.clear();
-        let spans = spans.min(MAX_RESERVED_SPANS);
-        self.spans.reserve(spans);
-        self.prev_in_trace.reserve(spans);
-        self.by_trace.reserve(traces.min(spans));
-        self.min_start = u64::MAX;
-        self.max_start = 0;
-        self.created = Instant::now();
-        self.approx_bytes = 0;
-        self
-    }
-
     pub fn len(&self) -> usize {
         self.spans.len()
     }

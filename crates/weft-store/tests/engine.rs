@@ -242,10 +242,10 @@ async fn a_trace_split_over_head_and_blocks_reads_whole_and_deduplicated() {
     s.close();
 }
 
-/// A cut head is emptied and reused as a later head (its memory kept): nothing of the spans
-/// it held may show in the heads and blocks that follow.
+/// Successive heads, each cut into a block, hold only their own spans: nothing of a head
+/// already written shows in the heads and blocks that follow.
 #[tokio::test(flavor = "multi_thread")]
-async fn heads_reused_after_a_cut_hold_only_their_own_spans() {
+async fn successive_heads_hold_only_their_own_spans() {
     let dir = tempfile::tempdir().unwrap();
     let (s, _) = EmbeddedStore::open(opts(dir.path())).unwrap();
     let rounds: u64 = 4;
