@@ -1,10 +1,11 @@
 //! What weft's axum layer adds to a request, measured so that a shared, noisy machine cannot
-//! fake it: the variants (no layer, a minimal layer on the bare SDK, weft sampled, weft
-//! unsampled) run in alternating rounds, and each round's overhead is that round's time minus
+//! fake it: the variants (no layer, a layer that does nothing, a minimal layer on the bare
+//! SDK, weft sampled, weft unsampled) run in alternating rounds, and each round's overhead is that round's time minus
 //! the same round's no-layer time. The medians of those paired differences are the figures.
 //!
 //! `cargo bench -p weft --bench axum_overhead` (`ROUNDS`, `ITERS` change the sample size;
-//! `ONLY=<variant>` runs one variant against the baseline, for a profiler)
+//! `ONLY=<variant>` runs one variant against the baseline, for a profiler; `HEADERS=0` sends
+//! requests without headers). `scripts/axum-instructions.sh` counts instructions instead.
 
 use std::time::Instant;
 

@@ -155,7 +155,7 @@ fn request_id_bytes() -> [u8; 32] {
     let mut out = [0u8; 32];
     for (pair, byte) in out
         .chunks_exact_mut(2)
-        .zip(crate::ids::u128().to_be_bytes())
+        .zip(crate::ids::random_u128().to_be_bytes())
     {
         pair.copy_from_slice(&PAIRS[usize::from(byte)]);
     }
@@ -183,8 +183,8 @@ fn generated_request_id() -> (Arc<str>, HeaderValue) {
 }
 
 /// Span names (`METHOD route`) and routes, interned: a server sees the same few routes
-/// endlessly, so each request takes a `&'static str` name and a shared route value instead of
-/// formatting and copying them. Routes come from the application's router, so the set is
+/// endlessly, so each request takes a `&'static str` name and route instead of formatting
+/// and copying them. Routes come from the application's router, so the set is
 /// bounded by its code; past [`MAX_INTERNED`] names the layer formats per request again.
 mod names {
     use std::cell::RefCell;
@@ -327,8 +327,8 @@ where
             .request_id
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
             .cloned();
-        // a generated id goes into the request's headers for the handler, after every header
-        // read below (a read from a map that is still empty costs nothing)
+        // a generated id goes into the request's headers (for the handler) once the layer's
+        // own reads of them are done, below
         let (request_id, request_id_value, generated) = match incoming {
             Some(v) => (
                 StringValue::from(v.to_str().unwrap_or_default().to_string()),

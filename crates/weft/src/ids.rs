@@ -18,7 +18,7 @@ thread_local! {
 }
 
 /// 64 random bits.
-pub(crate) fn u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     STATE.with(|state| {
         let mut s = state.get();
         if s == 0 {
@@ -32,8 +32,8 @@ pub(crate) fn u64() -> u64 {
 }
 
 /// 128 random bits.
-pub(crate) fn u128() -> u128 {
-    (u128::from(u64()) << 64) | u128::from(u64())
+pub(crate) fn random_u128() -> u128 {
+    (u128::from(random_u64()) << 64) | u128::from(random_u64())
 }
 
 /// The id generator weft's tracer provider uses.
@@ -43,7 +43,7 @@ pub(crate) struct FastIds;
 impl IdGenerator for FastIds {
     fn new_trace_id(&self) -> TraceId {
         loop {
-            let id = u128();
+            let id = random_u128();
             if id != 0 {
                 return TraceId::from(id);
             }
@@ -52,7 +52,7 @@ impl IdGenerator for FastIds {
 
     fn new_span_id(&self) -> SpanId {
         loop {
-            let id = u64();
+            let id = random_u64();
             if id != 0 {
                 return SpanId::from(id);
             }

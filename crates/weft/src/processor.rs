@@ -203,7 +203,6 @@ impl Batcher {
         }
     }
 
-    #[inline]
     pub(crate) fn send(&self, span: SpanData) {
         match self.spans.try_send(span) {
             Ok(()) => {
@@ -379,7 +378,6 @@ impl Front {
         }
     }
 
-    #[inline]
     fn forward(&self, span: SpanData) {
         let n = self.batchers.len();
         for (i, b) in self.batchers.iter().enumerate() {

@@ -356,9 +356,9 @@ fn has_marker(v: &str) -> bool {
             return true;
         }
     }
-    // the last bytes: the word that ends the value when there is one (the bytes it shares
-    // with the words before hold no anchor, or the loop would have returned), else the
-    // bytes zero-padded (a zero byte is no anchor)
+    // the last bytes: the word that ends the value when there is one (an anchor among the
+    // bytes it shares with the last full word only costs a look at the tail's own bytes),
+    // else the bytes zero-padded (a zero byte is no anchor)
     let tail = chunks.remainder().len();
     if tail == 0 {
         return false;
