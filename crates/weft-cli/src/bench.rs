@@ -171,25 +171,56 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The server's `/metrics` text; `None` when it cannot be read (the endpoint may be another
+/// OTLP receiver, with no weft query API beside it).
+async fn server_metrics(http: &reqwest::Client, api: &str) -> Option<String> {
+    let r = http.get(format!("{api}/metrics")).send().await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.text().await.ok()
+}
+
+/// One sample's value from a Prometheus text exposition.
+fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|r| r.strip_prefix(' '))
+            .and_then(|r| r.trim().parse().ok())
+    })
+}
+
+/// The server's CPU time so far (`process_cpu_seconds_total`), when it reports one.
+async fn server_cpu_seconds(http: &reqwest::Client, api: &str) -> Option<f64> {
+    metric_value(
+        &server_metrics(http, api).await?,
+        "process_cpu_seconds_total",
+    )
+}
+
+/// `server CPU: …` for the CPU time the server spent between two readings.
+fn print_server_cpu(label: &str, before: Option<f64>, after: Option<f64>, spans: u64, what: &str) {
+    if let (Some(b), Some(a)) = (before, after) {
+        println!(
+            "{label}{:.3} s, {:.2} µs per span ({what})",
+            a - b,
+            (a - b) * 1e6 / spans.max(1) as f64
+        );
+    }
+}
+
 /// (spans in blocks, bytes of blocks, server RSS, compactions so far) from the server's
 /// metrics.
 async fn disk_figures(http: &reqwest::Client, api: &str) -> anyhow::Result<(f64, f64, f64, f64)> {
-    let m = http
-        .get(format!("{api}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let get = |name: &str| -> f64 {
-        m.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
-            .unwrap_or(0.0)
-    };
+    let m = server_metrics(http, api)
+        .await
+        .with_context(|| format!("cannot read {api}/metrics"))?;
+    let get = |name: &str| metric_value(&m, name).unwrap_or(0.0);
     Ok((
-        get("weft_store_block_spans "),
-        get("weft_store_block_bytes "),
-        get("process_resident_memory_bytes "),
-        get("weft_store_compactions_total "),
+        get("weft_store_block_spans"),
+        get("weft_store_block_bytes"),
+        get("process_resident_memory_bytes"),
+        get("weft_store_compactions_total"),
     ))
 }
 
@@ -241,6 +272,8 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         None
     };
     let http = reqwest::Client::new();
+    let api = a.server.trim_end_matches('/').to_string();
+    let cpu_before = server_cpu_seconds(&http, &api).await;
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..a.concurrency.max(1) {
@@ -371,7 +404,13 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     if sent == 0 {
         bail!("no span was accepted: is the server running at {endpoint}?");
     }
-    let api = a.server.trim_end_matches('/').to_string();
+    print_server_cpu(
+        "server CPU:          ",
+        cpu_before,
+        server_cpu_seconds(&http, &api).await,
+        sent,
+        "while sending; blocks may still be being cut",
+    );
     if a.report_disk {
         let resp = http
             .post(format!("{api}/api/v1/admin/flush"))
@@ -381,6 +420,13 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         if !resp.status().is_success() {
             bail!("flush failed: {}", resp.status());
         }
+        print_server_cpu(
+            "server CPU (blocks): ",
+            cpu_before,
+            server_cpu_seconds(&http, &api).await,
+            sent,
+            "sending, then cutting every span into blocks",
+        );
         let (spans, bytes, rss, compactions_before) = disk_figures(&http, &api).await?;
         println!("stored spans:        {spans:.0} in blocks");
         if spans > 0.0 {

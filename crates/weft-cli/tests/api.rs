@@ -398,3 +398,95 @@ async fn environment_and_config_file_configure_the_server() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `/proc/<pid>/stat`'s fields from field 3 (after the parenthesised command name), as the
+/// kernel documents them (proc(5)).
+fn proc_stat(pid: u32) -> Vec<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &s[s.rfind(')').unwrap() + 1..];
+    after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// The standard Prometheus process metrics agree with what the kernel says of the server
+/// process, read from outside it: CPU time between two outside readings, memory, start time,
+/// open and maximum file descriptors.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn process_metrics_agree_with_proc() {
+    let dir = tempfile::tempdir().unwrap();
+    let before_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let server = Server::start(bin(), dir.path(), &[]);
+    let after_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let pid = server.child.id();
+    let client = reqwest::Client::new();
+    // some work, so that the CPU time is not zero
+    for _ in 0..20 {
+        post(
+            &client,
+            &server.otlp_http_url(),
+            "application/x-protobuf",
+            sample_trace("checkout", &random_trace_id()).encode_to_vec(),
+        )
+        .await;
+    }
+    let ticks = 100.0; // USER_HZ, 100 on every Linux architecture weft builds for
+    let cpu = |stat: &[f64]| (stat[14 - 3] + stat[15 - 3]) / ticks;
+    let outside_before = proc_stat(pid);
+    let reported = metric(&client, &server, "process_cpu_seconds_total").await;
+    let outside_after = proc_stat(pid);
+    assert!(
+        cpu(&outside_before) <= reported && reported <= cpu(&outside_after),
+        "CPU {reported} s, outside {} .. {} s",
+        cpu(&outside_before),
+        cpu(&outside_after)
+    );
+    assert!(reported > 0.0);
+
+    let page = 4096.0;
+    let rss = metric(&client, &server, "process_resident_memory_bytes").await;
+    let outside_rss = proc_stat(pid)[24 - 3] * page;
+    assert!(
+        (rss - outside_rss).abs() <= outside_rss * 0.2,
+        "RSS {rss} vs {outside_rss} from outside"
+    );
+    let vsize = metric(&client, &server, "process_virtual_memory_bytes").await;
+    let outside_vsize = proc_stat(pid)[23 - 3];
+    assert!(
+        (vsize - outside_vsize).abs() <= outside_vsize * 0.2,
+        "virtual memory {vsize} vs {outside_vsize} from outside"
+    );
+    let started = metric(&client, &server, "process_start_time_seconds").await;
+    assert!(
+        before_start - 2.0 <= started && started <= after_start + 2.0,
+        "start time {started}, the test started it between {before_start} and {after_start}"
+    );
+    let fds = metric(&client, &server, "process_open_fds").await;
+    let outside_fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as f64;
+    assert!(
+        (fds - outside_fds).abs() <= 4.0,
+        "{fds} open fds, {outside_fds} from outside"
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let soft: f64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert_eq!(
+        metric(&client, &server, "process_max_fds").await,
+        soft,
+        "{limits}"
+    );
+}

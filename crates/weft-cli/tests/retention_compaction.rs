@@ -262,6 +262,30 @@ fn bench_sends_stores_compacts_and_reports() {
             "{out}"
         );
     }
+    // the server's CPU time, from its process_cpu_seconds_total: while sending, and until
+    // every span sent is in a block (more); per span is seconds over accepted spans
+    let cpu = |stdout: &str, prefix: &str| -> (f64, f64) {
+        let f = field(stdout, prefix);
+        let mut numbers = f.split([' ', ',']).filter_map(|w| w.parse::<f64>().ok());
+        let secs = numbers.next().unwrap_or_else(|| panic!("{f}"));
+        let per_span = numbers.next().unwrap_or_else(|| panic!("{f}"));
+        assert!(f.contains("µs per span"), "{f}");
+        (secs, per_span)
+    };
+    let mut total = 0.0;
+    for (out, accepted) in [(&first, accepted1), (&second, accepted2)] {
+        let (sending, per_span) = cpu(out, "server CPU:");
+        let (to_blocks, _) = cpu(out, "server CPU (blocks):");
+        // CPU time counts in 10 ms ticks: one small run may show none
+        assert!(sending >= 0.0 && to_blocks >= sending, "{out}");
+        // both printed rounded: seconds to 1 ms, microseconds to 0.01
+        let want = sending * 1e6 / accepted as f64;
+        let rounding = 0.0005 * 1e6 / accepted as f64 + 0.005;
+        assert!((per_span - want).abs() <= rounding * 1.01, "{out}");
+        total += to_blocks;
+    }
+    assert!(total > 0.0);
+    assert!(total <= metric_blocking(&server, "process_cpu_seconds_total"));
 }
 
 fn metric_blocking(server: &Server, name: &str) -> f64 {

@@ -107,15 +107,13 @@ pub(crate) async fn metrics(State(st): State<ApiState>) -> impl IntoResponse {
         ),
     ];
     let mut out = String::new();
-    let rss = resident_memory_bytes().map(|v| {
-        (
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-            v,
-        )
-    });
-    for (name, kind, help, value) in rows.into_iter().chain(rss) {
+    for (name, kind, help, value) in rows {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    for (name, kind, help, value) in process_metrics() {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
@@ -124,9 +122,86 @@ pub(crate) async fn metrics(State(st): State<ApiState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
-/// Resident set size from /proc (Linux); `None` elsewhere.
-fn resident_memory_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+/// The standard process metrics of Prometheus client libraries (CPU time, memory, file
+/// descriptors, start time), from /proc on Linux; none elsewhere.
+fn process_metrics() -> Vec<(&'static str, &'static str, &'static str, f64)> {
+    let mut out = Vec::new();
+    // /proc/self/stat: the fields after the command name, which is in parentheses and may
+    // itself hold spaces; utime and stime are fields 14 and 15 (clock ticks), starttime 22
+    // (ticks after boot), vsize 23 (bytes) and rss 24 (pages)
+    let Some(stat) = std::fs::read_to_string("/proc/self/stat").ok() else {
+        return out;
+    };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return out;
+    };
+    // `after` starts at field 3 (state)
+    let field = |n: usize| -> Option<f64> { after.split_whitespace().nth(n - 3)?.parse().ok() };
+    // SAFETY: sysconf only reads a system configuration value
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let (ticks, page) = (ticks.max(1) as f64, page.max(1) as f64);
+    if let (Some(user), Some(system)) = (field(14), field(15)) {
+        out.push((
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            (user + system) / ticks,
+        ));
+    }
+    if let Some(v) = field(23) {
+        out.push((
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            v,
+        ));
+    }
+    if let Some(pages) = field(24) {
+        out.push((
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            pages * page,
+        ));
+    }
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())
+    });
+    if let (Some(boot), Some(start)) = (boot, field(22)) {
+        out.push((
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            boot + start / ticks,
+        ));
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        out.push((
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            // less the one this listing holds open
+            fds.count().saturating_sub(1) as f64,
+        ));
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into the struct it is given
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        out.push((
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            limit.rlim_cur as f64,
+        ));
+    }
+    out
 }
