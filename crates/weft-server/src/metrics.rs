@@ -108,18 +108,26 @@ pub(crate) async fn metrics(State(st): State<ApiState>) -> impl IntoResponse {
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+        write_metric(&mut out, name, kind, help, value);
     }
     for (name, kind, help, value) in process_metrics() {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+        write_metric(&mut out, name, kind, help, value);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// One metric in the Prometheus text format: its help, its type and its one sample.
+fn write_metric(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 /// The standard process metrics of Prometheus client libraries (CPU time, memory, file
