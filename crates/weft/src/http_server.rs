@@ -155,7 +155,7 @@ fn request_id_bytes() -> [u8; 32] {
     let mut out = [0u8; 32];
     for (pair, byte) in out
         .chunks_exact_mut(2)
-        .zip(crate::ids::random_u128().to_be_bytes())
+        .zip(rand::random::<u128>().to_be_bytes())
     {
         pair.copy_from_slice(&PAIRS[usize::from(byte)]);
     }

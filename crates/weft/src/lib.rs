@@ -21,7 +21,6 @@ mod exporters;
 pub mod genai;
 pub mod http_client;
 pub mod http_server;
-mod ids;
 pub mod logs;
 pub mod messaging;
 mod processor;
@@ -406,8 +405,7 @@ impl Builder {
         );
         let mut pb = SdkTracerProvider::builder()
             .with_resource(resource)
-            .with_span_limits(limits)
-            .with_id_generator(ids::FastIds);
+            .with_span_limits(limits);
         pb = if config.keep.enabled() && !config.disabled {
             pb.with_sampler(sampling::RecordDropped(head))
         } else {
