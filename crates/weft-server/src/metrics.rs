@@ -144,7 +144,8 @@ fn process_metrics() -> Vec<(&'static str, &'static str, &'static str, f64)> {
         return out;
     };
     // `after` starts at field 3 (state)
-    let field = |n: usize| -> Option<f64> { after.split_whitespace().nth(n - 3)?.parse().ok() };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| -> Option<f64> { fields.get(n - 3)?.parse().ok() };
     // SAFETY: sysconf only reads a system configuration value
     let (ticks, page) = unsafe {
         (
