@@ -4,7 +4,8 @@
 //! cutter's whole job (sort, summaries, columns, Parquet, blooms, fsync) and, under
 //! `weft bench`, about half of the server's CPU.
 //!
-//! `cargo bench -p weft-store --bench cut`
+//! `cargo bench -p weft-store --bench cut`; `CUT_SPANS=1000000` cuts a head of the size the
+//! server cuts under load, whose arrays no longer fit in the cache.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::SeedableRng;
@@ -13,16 +14,18 @@ use weft_model::{FlatSpan, Resource, Scope};
 use weft_proto::otlp;
 use weft_proto::synthetic::Workload;
 
-const SPANS: usize = 100_000;
-
 fn spans() -> Vec<FlatSpan> {
+    let spans: usize = std::env::var("CUT_SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let w = Workload::new(10, 4, 0.01);
     let mut resources: Vec<Arc<Resource>> = Vec::new();
     let mut scopes: Vec<Arc<Scope>> = Vec::new();
-    let mut out = Vec::with_capacity(SPANS);
+    let mut out = Vec::with_capacity(spans);
     let mut now = 1_750_000_000_000_000_000u64;
-    while out.len() < SPANS {
+    while out.len() < spans {
         let (req, _) = w.request(&mut rng, 1000, now);
         now += 10_000_000;
         let bytes = prost::Message::encode_to_vec(&req);

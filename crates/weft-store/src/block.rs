@@ -316,12 +316,12 @@ pub fn write_block(
     let mut summaries: Vec<TraceSummary> = Vec::with_capacity(traces);
     // (service, span name, kind) by id
     let mut ops: rustc_hash::FxHashSet<(u32, i32, i32)> = Default::default();
-    for (&i, s) in order.iter().zip(&sorted) {
+    for s in &sorted {
         meta.min_start_unix_nano = meta.min_start_unix_nano.min(s.start);
         meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start);
         meta.max_end_unix_nano = meta.max_end_unix_nano.max(s.end);
-        let svc = ids.resource_service[ids.resource[i] as usize];
-        let name = ids.name[i];
+        let svc = ids.resource_service[s.resource as usize];
+        let name = s.name;
         ops.insert((svc, name, i32::from(s.kind)));
         let add = |t: &mut TraceSummary| {
             t.add(
@@ -455,7 +455,7 @@ fn sorted_unique(rows: &[Row]) -> Vec<usize> {
 /// copied out in the order given: they then read these small rows instead of following each
 /// span's pointer in block order, which is random in memory.
 #[derive(Clone, Copy)]
-struct Row {
+struct Row<'a> {
     trace_id: TraceId,
     span_id: weft_model::SpanId,
     parent: Option<weft_model::SpanId>,
@@ -469,6 +469,15 @@ struct Row {
     flags: u32,
     /// Dropped attribute, event and link counts.
     dropped: [u32; 3],
+    /// Ids into `Ids::resources`, `Ids::scopes` and `Ids::names`.
+    resource: i32,
+    scope: i32,
+    name: i32,
+    /// Whether every attribute is a term (else its detail cell holds them).
+    all_terms: bool,
+    /// The span's term ids: `Ids::terms[terms.0..terms.1]`.
+    terms: (u32, u32),
+    status_message: &'a str,
 }
 
 /// What the columns and summaries need of each span's strings, as small ids: its resource,
@@ -476,17 +485,10 @@ struct Row {
 /// order given, so each string is hashed once and read in memory order; each distinct
 /// resource and scope is encoded once per block.
 struct Ids<'a> {
-    /// Per span, in the order given: its row and status message.
-    rows: Vec<Row>,
-    messages: Vec<&'a str>,
-    /// Per span, in the order given: ids into `resources`, `scopes` and `names`.
-    resource: Vec<i32>,
-    scope: Vec<i32>,
-    name: Vec<i32>,
-    /// Per span: whether every attribute is a term (else its detail cell holds them).
-    all_terms: Vec<bool>,
-    /// Per span: the end of its term ids in `terms` (each starts where the previous ends).
-    terms_end: Vec<usize>,
+    /// Per span, in the order given: its row, which holds every id the block-order passes
+    /// need, so that they gather one row per span instead of reading several arrays at
+    /// random (at a cut of a million spans, each of those reads missed the cache).
+    rows: Vec<Row<'a>>,
     /// The term ids of each span's attributes, in attribute order: one per scalar, and the
     /// search-only element terms of each array.
     terms: ScalarBuffer<i32>,
@@ -517,12 +519,6 @@ impl<'a> Ids<'a> {
         let n = spans.len();
         let mut ids = Ids {
             rows: Vec::with_capacity(n),
-            messages: Vec::with_capacity(n),
-            resource: Vec::with_capacity(n),
-            scope: Vec::with_capacity(n),
-            name: Vec::with_capacity(n),
-            all_terms: Vec::with_capacity(n),
-            terms_end: Vec::with_capacity(n),
             terms: ScalarBuffer::from(Vec::new()),
             term_values: Arc::new(StringArray::from(Vec::<&str>::new())),
             term_slot: Vec::new(),
@@ -556,17 +552,15 @@ impl<'a> Ids<'a> {
                     ids.resources.push(&fs.resource);
                     ids.resources.len() as i32 - 1
                 });
-            ids.resource.push(r);
             let sc = *scope_ix.entry(Arc::as_ptr(&fs.scope)).or_insert_with(|| {
                 ids.scopes.push(&fs.scope);
                 ids.scopes.len() as i32 - 1
             });
-            ids.scope.push(sc);
             let nm = *name_ix.entry(fs.span.name.as_str()).or_insert_with(|| {
                 ids.names.push(&fs.span.name);
                 ids.names.len() as i32 - 1
             });
-            ids.name.push(nm);
+            let terms_start = terms.len() as u32;
             let mut all_terms = true;
             for (pos, kv) in fs.span.attributes.iter().enumerate() {
                 match term_ids.scalar(i, pos, &kv.key, &kv.value) {
@@ -579,8 +573,6 @@ impl<'a> Ids<'a> {
                     }
                 }
             }
-            ids.all_terms.push(all_terms);
-            ids.terms_end.push(terms.len());
             let s = &fs.span;
             ids.rows.push(Row {
                 trace_id: s.trace_id,
@@ -600,8 +592,13 @@ impl<'a> Ids<'a> {
                     s.dropped_events_count,
                     s.dropped_links_count,
                 ],
+                resource: r,
+                scope: sc,
+                name: nm,
+                all_terms,
+                terms: (terms_start, terms.len() as u32),
+                status_message: &s.status.message,
             });
-            ids.messages.push(&s.status.message);
         }
         // the scalar keys that enough of the block's spans have get columns of their own,
         // where each key's few values make small dictionary indices, instead of sharing the
@@ -614,10 +611,9 @@ impl<'a> Ids<'a> {
         ids
     }
 
-    /// The term ids of span `i`.
-    fn terms_of(&self, i: usize) -> &[i32] {
-        let start = if i == 0 { 0 } else { self.terms_end[i - 1] };
-        &self.terms[start..self.terms_end[i]]
+    /// The term ids of a span.
+    fn terms_of(&self, row: &Row) -> &[i32] {
+        &self.terms[row.terms.0 as usize..row.terms.1 as usize]
     }
 
     fn dictionaries(&self) -> DictValues {
@@ -668,7 +664,7 @@ fn dict_column(keys: Int32Array, values: &ArrayRef) -> ArrayRef {
 /// One row group of a block: its spans' rows in block order, their positions in the order
 /// `Ids` learnt them, and their parent rows.
 struct RowGroup<'s, 'a> {
-    rows: &'s [Row],
+    rows: &'s [Row<'a>],
     /// All the block's spans, in the order `Ids` learnt them (a rich detail cell reads its
     /// span here).
     spans: &'s [&'a FlatSpan],
@@ -753,14 +749,14 @@ fn spans_batch(
         duration.append_value(s.end.wrapping_sub(s.start) as i64);
         kind.append_value(i32::from(s.kind));
         status_code.append_value(i32::from(s.status));
-        status_message.append_value(ids.messages[at]);
+        status_message.append_value(s.status_message);
         // when every attribute is a term, the first of each dedicated key goes to its column
         // and the rest to `attrs`, and the layout keeps the order; otherwise (the detail cell
         // then holds the attributes) all terms go to `attrs`, for search only
-        let all_terms = ids.all_terms[at];
+        let all_terms = s.all_terms;
         layout_buf.clear();
         ded_set.iter_mut().for_each(|x| *x = false);
-        for &t in ids.terms_of(at) {
+        for &t in ids.terms_of(s) {
             let slot = if all_terms {
                 ids.term_slot[t as usize]
             } else {
@@ -817,8 +813,8 @@ fn spans_batch(
     }
     let mut resource_terms: Vec<String> = Vec::new();
     let mut resource_seen = vec![false; ids.resources.len()];
-    for &at in group.at {
-        let r = ids.resource[at] as usize;
+    for s in group.rows {
+        let r = s.resource as usize;
         if !std::mem::replace(&mut resource_seen[r], true) {
             for kv in &ids.resources[r].attributes {
                 resource_terms.extend(terms::term(&kv.key, &kv.value));
@@ -835,7 +831,7 @@ fn spans_batch(
     for t in &resource_terms {
         terms_bloom.insert_bytes(t.as_bytes());
     }
-    let keys = |of: &[i32]| Int32Array::from_iter_values(group.at.iter().map(|&at| of[at]));
+    let keys = |of: fn(&Row) -> i32| Int32Array::from_iter_values(group.rows.iter().map(of));
     let attrs = ListArray::new(
         Arc::new(Field::new("item", dict(), true)),
         OffsetBuffer::new(list_offsets.into()),
@@ -850,12 +846,12 @@ fn spans_batch(
         Arc::new(duration.finish()),
         // format 2 leaves the per-span service null
         arrow_array::new_null_array(&dict(), n),
-        dict_column(keys(&ids.name), &values.names),
+        dict_column(keys(|r| r.name), &values.names),
         Arc::new(kind.finish()),
         Arc::new(status_code.finish()),
         Arc::new(status_message.finish()),
-        dict_column(keys(&ids.resource), &values.resources),
-        dict_column(keys(&ids.scope), &values.scopes),
+        dict_column(keys(|r| r.resource), &values.resources),
+        dict_column(keys(|r| r.scope), &values.scopes),
         Arc::new(detail.finish()),
         Arc::new(attrs),
         Arc::new(parent_row.finish()),
