@@ -410,6 +410,55 @@ fn proc_stat(pid: u32) -> Vec<f64> {
         .collect()
 }
 
+/// The server's threads by name, read from outside: (name, nice value).
+#[cfg(target_os = "linux")]
+fn threads(pid: u32) -> Vec<(String, i64)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // fields after the name: state is field 3, nice is field 19
+            let nice = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .nth(19 - 3)?
+                .parse()
+                .ok()?;
+            Some((name.trim().to_string(), nice))
+        })
+        .collect()
+}
+
+/// Compaction yields the CPU to ingest: the compactor thread runs at a lower priority (a
+/// higher nice value) than the threads that receive, log and cut spans.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_compactor_runs_below_the_ingest_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &[]);
+    let pid = server.child.id();
+    let nice_of = |name: &str| {
+        let all = threads(pid);
+        all.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, nice)| *nice)
+            .unwrap_or_else(|| panic!("no thread {name} among {all:?}"))
+    };
+    // the thread lowers its own priority as it starts
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while nice_of("weft-compactor") == nice_of("weft-wal") && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let ingest = nice_of("weft-wal");
+    assert_eq!(nice_of("weft-cutter"), ingest);
+    assert_eq!(
+        nice_of("weft-compactor"),
+        (ingest + i64::from(weft_store::COMPACTOR_NICE)).min(19)
+    );
+}
+
 /// The standard Prometheus process metrics agree with what the kernel says of the server
 /// process, read from outside it: CPU time between two outside readings, memory, start time,
 /// open and maximum file descriptors.

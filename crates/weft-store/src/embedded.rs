@@ -764,8 +764,36 @@ fn cut_pending(shared: &Shared) -> bool {
         || head.approx_bytes > shared.opts.max_memory_bytes / 4
 }
 
+/// How much lower than the server's other threads the compactor runs (a nice increment).
+/// Compaction only makes stored data smaller and faster to read, so when the CPU is short
+/// it waits for the work a client is waiting on (receiving, the WAL, cutting the head), as
+/// RocksDB runs its compactions at a lower CPU priority. It still runs whenever a CPU is
+/// idle, and queries never wait for it.
+pub const COMPACTOR_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority by `increment` (Linux: the nice value is a
+/// per-thread attribute). Failing is harmless: the thread runs at the server's priority.
+fn lower_thread_priority(increment: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread, no pointers involved
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
+        let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) };
+        let nice = (now + increment).min(19);
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } != 0 {
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "could not lower the compactor's CPU priority"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = increment;
+}
+
 /// Applies retention and compacts, every maintenance interval.
 fn compactor(shared: Arc<Shared>) {
+    lower_thread_priority(COMPACTOR_NICE);
     while pause(&shared, shared.opts.maintenance_interval) {
         if let Err(e) = apply_retention(&shared) {
             tracing::error!(error = %e, "retention failed; will retry");

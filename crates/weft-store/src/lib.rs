@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use weft_model::{Batch, SpanKind, TraceId, TraceSummary};
 
-pub use embedded::{EmbeddedStore, FsyncPolicy, StoreOptions};
+pub use embedded::{EmbeddedStore, FsyncPolicy, StoreOptions, COMPACTOR_NICE};
 
 /// Errors of store operations.
 #[derive(Debug, thiserror::Error)]
