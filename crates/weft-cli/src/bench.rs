@@ -37,8 +37,11 @@ pub struct BenchArgs {
     /// Target spans per second over all connections; 0 sends flat out
     #[arg(long, default_value_t = 0)]
     rate: u64,
-    /// Concurrent requests in flight
-    #[arg(long, default_value_t = 4)]
+    /// Concurrent requests in flight. A durable server acknowledges a request only after
+    /// its group commit is on disk, so a few requests in flight leave it idle between
+    /// commits; a server fed by many services has many. (The OpenTelemetry Collector's
+    /// exporter queue alone runs 10 consumers by default.)
+    #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// Spans per export request
     #[arg(long, default_value_t = 1000)]
