@@ -66,16 +66,30 @@ impl Head {
                 ss.scope = intern(&mut self.scopes, &ss.scope, scope_key);
             }
         }
-        for fs in batch.into_flat() {
-            let s = &fs.span;
-            self.min_start = self.min_start.min(s.start_time_unix_nano);
-            self.max_start = self.max_start.max(s.start_time_unix_nano);
-            self.approx_bytes += approx_size(&fs);
-            let idx = self.spans.len() as u32;
-            let prev = self.by_trace.insert(s.trace_id, idx).unwrap_or(NONE);
-            self.prev_in_trace.push(prev);
-            self.spans.push(fs);
+        // each span moves from its request's vector straight into the head (flattening the
+        // batch first copied every span once more, into a vector allocated per request)
+        for rs in batch.resource_spans {
+            for ss in rs.scope_spans {
+                for span in ss.spans {
+                    self.push(FlatSpan {
+                        resource: rs.resource.clone(),
+                        scope: ss.scope.clone(),
+                        span,
+                    });
+                }
+            }
         }
+    }
+
+    fn push(&mut self, fs: FlatSpan) {
+        let s = &fs.span;
+        self.min_start = self.min_start.min(s.start_time_unix_nano);
+        self.max_start = self.max_start.max(s.start_time_unix_nano);
+        self.approx_bytes += approx_size(&fs);
+        let idx = self.spans.len() as u32;
+        let prev = self.by_trace.insert(s.trace_id, idx).unwrap_or(NONE);
+        self.prev_in_trace.push(prev);
+        self.spans.push(fs);
     }
 
     /// The indexes of a trace's spans, in arrival order.
