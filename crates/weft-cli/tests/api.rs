@@ -447,8 +447,7 @@ async fn the_compactor_runs_below_the_ingest_threads() {
     };
     // the thread lowers its own priority as it starts
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while nice_of("weft-compactor") == nice_of("weft-wal") && std::time::Instant::now() < deadline
-    {
+    while nice_of("weft-compactor") == nice_of("weft-wal") && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let ingest = nice_of("weft-wal");
