@@ -600,7 +600,44 @@ fn bytes<'a>(buf: &mut &'a [u8], wt: WireType, field: &'static str) -> Result<&'
 #[inline(always)]
 fn str<'a>(buf: &mut &'a [u8], wt: WireType, field: &'static str) -> Result<&'a str, Fail> {
     let b = bytes(buf, wt, field)?;
-    std::str::from_utf8(b).map_err(|_| Fail::new("invalid UTF-8 in a string field").at(field))
+    utf8(b).ok_or_else(|| Fail::new("invalid UTF-8 in a string field").at(field))
+}
+
+/// `b` as a `str` when it is UTF-8. Nearly every string in a span (keys, names, most
+/// values) is short and ASCII: those are checked eight bytes at a time, the rest by the
+/// standard library's full validation.
+#[inline(always)]
+fn utf8(b: &[u8]) -> Option<&str> {
+    if is_ascii(b) {
+        // SAFETY: ASCII is UTF-8
+        Some(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        std::str::from_utf8(b).ok()
+    }
+}
+
+/// Whether every byte of `b` is below 0x80: eight bytes per step, the last step overlapping
+/// the one before it (a string under eight bytes takes two overlapping four-byte reads, or
+/// one byte at a time under four).
+#[inline(always)]
+fn is_ascii(b: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let n = b.len();
+    if n >= 8 {
+        let mut acc = word(n - 8);
+        let mut i = 0;
+        while i + 8 < n {
+            acc |= word(i);
+            i += 8;
+        }
+        acc & HIGH == 0
+    } else if n >= 4 {
+        let half = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        (half(0) | half(n - 4)) & 0x8080_8080 == 0
+    } else {
+        b.iter().all(|&c| c < 0x80)
+    }
 }
 
 #[inline(always)]
@@ -760,5 +797,45 @@ impl fmt::Display for Fail {
             f.write_str(": ")?;
         }
         f.write_str(&self.0.what)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utf8;
+    use proptest::prelude::*;
+
+    /// Every length up to 40 (both the overlapping-word and the short paths), with a byte
+    /// that is not ASCII at each position in turn: alone (invalid UTF-8) and as part of a
+    /// valid two-byte character.
+    #[test]
+    fn the_ascii_fast_path_agrees_with_the_standard_library_at_every_position() {
+        for n in 0..=40usize {
+            let ascii = vec![b'a'; n];
+            assert_eq!(utf8(&ascii), std::str::from_utf8(&ascii).ok(), "len {n}");
+            for at in 0..n {
+                let mut lone = ascii.clone();
+                lone[at] = 0x80;
+                assert_eq!(utf8(&lone), None, "len {n}, 0x80 at {at}");
+                if at + 1 < n {
+                    let mut e_acute = ascii.clone();
+                    e_acute[at..at + 2].copy_from_slice("é".as_bytes());
+                    assert_eq!(utf8(&e_acute), std::str::from_utf8(&e_acute).ok());
+                    assert!(utf8(&e_acute).is_some(), "len {n}, é at {at}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn utf8_agrees_with_the_standard_library(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(utf8(&b), std::str::from_utf8(&b).ok());
+        }
+
+        #[test]
+        fn utf8_agrees_on_text(s in "\\PC{0,40}") {
+            prop_assert_eq!(utf8(s.as_bytes()), Some(s.as_str()));
+        }
     }
 }
