@@ -163,13 +163,16 @@ fn scope_spans(
     let mut scope = Scope::default();
     let mut schema_url = String::new();
     let mut spans = Vec::with_capacity(count(m, 2));
+    // each span's attributes are decoded here, then copied into a vector of their exact
+    // size (counting them first read every field of the span twice)
+    let mut attributes: Vec<KeyValue> = Vec::new();
     let mut k = 0;
     while !m.is_empty() {
         let (tag, wt) = key(&mut m)?;
         match tag {
             1 => merge_scope(&mut m, wt, ctx, &mut scope).map_err(|e| e.at("scope"))?,
             2 => {
-                match span(&mut m, wt, ctx).map_err(|e| e.item("spans", k))? {
+                match span(&mut m, wt, ctx, &mut attributes).map_err(|e| e.item("spans", k))? {
                     Ok(s) => spans.push(s),
                     Err(why) => rejected.add(format!(
                         "resourceSpans[{ri}].scopeSpans[{si}].spans[{k}].{why}"
@@ -212,8 +215,15 @@ fn merge_scope(buf: &mut &[u8], wt: WireType, ctx: u32, s: &mut Scope) -> Result
 }
 
 /// One span: `Ok(Err(why))` when it decodes but is invalid (`why` as `span_from_proto` says it).
-fn span(buf: &mut &[u8], wt: WireType, ctx: u32) -> Result<Result<Span, String>, Fail> {
+/// `attributes` is scratch space, reused from span to span.
+fn span(
+    buf: &mut &[u8],
+    wt: WireType,
+    ctx: u32,
+    attributes: &mut Vec<KeyValue>,
+) -> Result<Result<Span, String>, Fail> {
     let (mut m, ctx) = nested(buf, wt, ctx)?;
+    attributes.clear();
     let mut s = Span::default();
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut kind = 0i32;
@@ -231,13 +241,9 @@ fn span(buf: &mut &[u8], wt: WireType, ctx: u32) -> Result<Result<Span, String>,
             7 => s.start_time_unix_nano = fixed64(&mut m, wt, "startTimeUnixNano")?,
             8 => s.end_time_unix_nano = fixed64(&mut m, wt, "endTimeUnixNano")?,
             9 => {
-                if s.attributes.capacity() == 0 {
-                    // the first attribute: make room for all of them at once
-                    s.attributes.reserve_exact(count_with_first(m, 9));
-                }
                 let kv = key_value(&mut m, wt, ctx)
-                    .map_err(|e| e.item("attributes", s.attributes.len()))?;
-                s.attributes.push(kv);
+                    .map_err(|e| e.item("attributes", attributes.len()))?;
+                attributes.push(kv);
             }
             10 => s.dropped_attributes_count = varint(&mut m, wt, "droppedAttributesCount")? as u32,
             11 => {
@@ -263,6 +269,8 @@ fn span(buf: &mut &[u8], wt: WireType, ctx: u32) -> Result<Result<Span, String>,
             _ => skip(&mut m, wt, tag, ctx)?,
         }
     }
+    s.attributes = Vec::with_capacity(attributes.len());
+    s.attributes.append(attributes);
     // the checks and their order are span_from_proto's
     s.trace_id = match TraceId::from_bytes(trace_id) {
         Ok(id) => id,
