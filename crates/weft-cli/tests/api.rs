@@ -476,8 +476,11 @@ async fn process_metrics_agree_with_proc() {
         .as_secs_f64();
     let pid = server.child.id();
     let client = reqwest::Client::new();
-    // some work, so that the CPU time is not zero
-    for _ in 0..20 {
+    let ticks = 100.0; // USER_HZ, 100 on every Linux architecture weft builds for
+    let cpu = |stat: &[f64]| (stat[14 - 3] + stat[15 - 3]) / ticks;
+    // work until the kernel has counted some CPU time (it counts in ticks of 10 ms: twenty
+    // small requests can take less than one)
+    for _ in 0..2000 {
         post(
             &client,
             &server.otlp_http_url(),
@@ -485,9 +488,10 @@ async fn process_metrics_agree_with_proc() {
             sample_trace("checkout", &random_trace_id()).encode_to_vec(),
         )
         .await;
+        if cpu(&proc_stat(pid)) >= 0.02 {
+            break;
+        }
     }
-    let ticks = 100.0; // USER_HZ, 100 on every Linux architecture weft builds for
-    let cpu = |stat: &[f64]| (stat[14 - 3] + stat[15 - 3]) / ticks;
     let outside_before = proc_stat(pid);
     let reported = metric(&client, &server, "process_cpu_seconds_total").await;
     let outside_after = proc_stat(pid);
