@@ -22,7 +22,7 @@ use crate::pread::PreadFile;
 use crate::{terms, Result, SearchQuery, StoreError};
 use arrow_array::builder::{
     BinaryBuilder, BinaryDictionaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder,
-    Int64Builder, ListBuilder, StringBuilder, StringDictionaryBuilder, UInt64Builder,
+    Int64Builder, ListBuilder, StringBuilder, UInt64Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
@@ -313,7 +313,7 @@ pub fn write_block(
     let sorted: Vec<Row> = order.iter().map(|&i| ids.rows[i]).collect();
     let traces = sorted.chunk_by(|a, b| a.trace_id == b.trace_id).count();
     let mut bloom = Bloom::with_capacity(traces);
-    let mut summaries: Vec<TraceSummary> = Vec::with_capacity(traces);
+    let mut summaries = CutSummaries::with_capacity(traces);
     // (service, span name, kind) by id
     let mut ops: rustc_hash::FxHashSet<(u32, i32, i32)> = Default::default();
     for s in &sorted {
@@ -321,28 +321,12 @@ pub fn write_block(
         meta.max_start_unix_nano = meta.max_start_unix_nano.max(s.start);
         meta.max_end_unix_nano = meta.max_end_unix_nano.max(s.end);
         let svc = ids.resource_service[s.resource as usize];
-        let name = s.name;
-        ops.insert((svc, name, i32::from(s.kind)));
-        let add = |t: &mut TraceSummary| {
-            t.add(
-                ids.services[svc as usize],
-                ids.names[name as usize],
-                s.parent.is_none(),
-                s.start,
-                s.end,
-                s.status == StatusCode::Error as u8,
-            )
-        };
-        match summaries.last_mut() {
-            Some(last) if last.trace_id == s.trace_id => add(last),
-            _ => {
-                bloom.insert(&s.trace_id);
-                let mut t = TraceSummary::new(s.trace_id);
-                add(&mut t);
-                summaries.push(t);
-            }
+        ops.insert((svc, s.name, i32::from(s.kind)));
+        if summaries.add(s, svc, &ids.services) {
+            bloom.insert(&s.trace_id);
         }
     }
+    summaries.finish(&ids.services);
     for (svc, name, kind) in ops {
         meta.operations
             .entry(ids.services[svc as usize].to_string())
@@ -350,7 +334,7 @@ pub fn write_block(
             .insert((ids.names[name as usize].to_string(), kind));
     }
     meta.span_count = sorted.len() as u64;
-    meta.trace_count = summaries.len() as u64;
+    meta.trace_count = summaries.rows.len() as u64;
     if sorted.is_empty() {
         meta.min_start_unix_nano = 0;
     }
@@ -383,7 +367,14 @@ pub fn write_block(
         &summary_path,
         summary_schema(),
         writer_props(true, level),
-        summaries.chunks(ROW_GROUP_ROWS).map(summary_batch),
+        (0..summaries.rows.len())
+            .step_by(ROW_GROUP_ROWS)
+            .map(|first| {
+                summaries.batch(
+                    first..(first + ROW_GROUP_ROWS).min(summaries.rows.len()),
+                    &ids,
+                )
+            }),
     )?;
     let bloom_path = tmp.join(BLOOM_FILE);
     write_synced(&bloom_path, &bloom.to_bytes())?;
@@ -449,6 +440,133 @@ fn sorted_unique(rows: &[Row]) -> Vec<usize> {
     keys.sort_unstable();
     keys.dedup_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2));
     keys.into_iter().map(|k| k.3).collect()
+}
+
+/// A trace's summary as the cut builds it: ids instead of strings (see [`TraceSummary`],
+/// whose rules [`CutSummaries::add`] follows), so the cut allocates nothing per trace.
+struct CutSummary {
+    trace_id: TraceId,
+    /// (service id, span name id) of the span that names the trace.
+    root: (u32, i32),
+    has_root: bool,
+    start: u64,
+    end: u64,
+    span_count: u64,
+    error_count: u64,
+    /// The trace's services: `CutSummaries::services[services.0..services.1]`.
+    services: (u32, u32),
+}
+
+/// The summaries of a block's traces, in block order, with their services in one vector.
+struct CutSummaries {
+    rows: Vec<CutSummary>,
+    /// Each trace's distinct service ids, sorted by name (as a `TraceSummary`'s set is).
+    services: Vec<u32>,
+}
+
+impl CutSummaries {
+    fn with_capacity(traces: usize) -> CutSummaries {
+        CutSummaries {
+            rows: Vec::with_capacity(traces),
+            services: Vec::with_capacity(traces * 2),
+        }
+    }
+
+    /// Adds a span (spans come in block order, a trace's together); true when it starts a
+    /// new trace.
+    fn add(&mut self, s: &Row, svc: u32, names: &[&str]) -> bool {
+        let error = u64::from(s.status == StatusCode::Error as u8);
+        let is_root = s.parent.is_none();
+        let new = match self.rows.last() {
+            Some(last) => last.trace_id != s.trace_id,
+            None => true,
+        };
+        if new {
+            self.finish(names);
+            let at = self.services.len() as u32;
+            self.rows.push(CutSummary {
+                trace_id: s.trace_id,
+                root: (svc, s.name),
+                has_root: is_root,
+                start: s.start,
+                end: s.end,
+                span_count: 1,
+                error_count: error,
+                services: (at, at + 1),
+            });
+            self.services.push(svc);
+            return true;
+        }
+        let t = self.rows.last_mut().expect("a trace is open");
+        // `TraceSummary::takes_root`: a root beats a non-root; between equals, the earlier
+        let takes = match (is_root, t.has_root) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => s.start < t.start,
+        };
+        if takes {
+            t.root = (svc, s.name);
+            t.has_root = is_root;
+        }
+        t.start = t.start.min(s.start);
+        t.end = t.end.max(s.end);
+        t.span_count += 1;
+        t.error_count += error;
+        if !self.services[t.services.0 as usize..].contains(&svc) {
+            self.services.push(svc);
+            t.services.1 += 1;
+        }
+        false
+    }
+
+    /// Sorts the last trace's services by name (call once all its spans are added).
+    fn finish(&mut self, names: &[&str]) {
+        if let Some(t) = self.rows.last() {
+            self.services[t.services.0 as usize..t.services.1 as usize]
+                .sort_unstable_by_key(|&id| names[id as usize]);
+        }
+    }
+
+    /// The summary columns of traces `rows`.
+    fn batch(&self, rows: std::ops::Range<usize>, ids: &Ids) -> RecordBatch {
+        let rows = &self.rows[rows];
+        let n = rows.len();
+        let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
+        let mut has_root = BooleanBuilder::with_capacity(n);
+        let mut start = UInt64Builder::with_capacity(n);
+        let mut end = UInt64Builder::with_capacity(n);
+        let mut span_count = UInt64Builder::with_capacity(n);
+        let mut error_count = UInt64Builder::with_capacity(n);
+        let mut services = ListBuilder::new(StringBuilder::new());
+        for r in rows {
+            trace_id.append_value(r.trace_id.0).expect("16 bytes");
+            has_root.append_value(r.has_root);
+            start.append_value(r.start);
+            end.append_value(r.end);
+            span_count.append_value(r.span_count);
+            error_count.append_value(r.error_count);
+            for &svc in &self.services[r.services.0 as usize..r.services.1 as usize] {
+                services.values().append_value(ids.services[svc as usize]);
+            }
+            services.append(true);
+        }
+        let service_values: ArrayRef = Arc::new(StringArray::from_iter_values(ids.services.iter()));
+        let name_values: ArrayRef = Arc::new(StringArray::from_iter_values(ids.names.iter()));
+        let root_service = Int32Array::from_iter_values(rows.iter().map(|r| r.root.0 as i32));
+        let root_name = Int32Array::from_iter_values(rows.iter().map(|r| r.root.1));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(trace_id.finish()),
+            dict_column(root_service, &service_values),
+            dict_column(root_name, &name_values),
+            Arc::new(has_root.finish()),
+            Arc::new(start.finish()),
+            Arc::new(end.finish()),
+            Arc::new(span_count.finish()),
+            Arc::new(error_count.finish()),
+            Arc::new(services.finish()),
+        ];
+        RecordBatch::try_new(summary_schema(), columns).expect("columns match the schema")
+    }
 }
 
 /// What the block-order passes (summaries, parent rows, columns) need of a span's own fields,
@@ -882,45 +1000,6 @@ fn detail_message(s: &Span, with_attributes: bool) -> pb::Span {
         dropped_links_count: s.dropped_links_count,
         ..Default::default()
     }
-}
-
-fn summary_batch(rows: &[TraceSummary]) -> RecordBatch {
-    let n = rows.len();
-    let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
-    let mut root_service = StringDictionaryBuilder::<Int32Type>::new();
-    let mut root_name = StringDictionaryBuilder::<Int32Type>::new();
-    let mut has_root = BooleanBuilder::with_capacity(n);
-    let mut start = UInt64Builder::with_capacity(n);
-    let mut end = UInt64Builder::with_capacity(n);
-    let mut span_count = UInt64Builder::with_capacity(n);
-    let mut error_count = UInt64Builder::with_capacity(n);
-    let mut services = ListBuilder::new(StringBuilder::new());
-    for r in rows {
-        trace_id.append_value(r.trace_id.0).expect("16 bytes");
-        root_service.append_value(&r.root_service);
-        root_name.append_value(&r.root_name);
-        has_root.append_value(r.has_root);
-        start.append_value(r.start_unix_nano);
-        end.append_value(r.end_unix_nano);
-        span_count.append_value(r.span_count);
-        error_count.append_value(r.error_count);
-        for s in &r.services {
-            services.values().append_value(s);
-        }
-        services.append(true);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(trace_id.finish()),
-        Arc::new(root_service.finish()),
-        Arc::new(root_name.finish()),
-        Arc::new(has_root.finish()),
-        Arc::new(start.finish()),
-        Arc::new(end.finish()),
-        Arc::new(span_count.finish()),
-        Arc::new(error_count.finish()),
-        Arc::new(services.finish()),
-    ];
-    RecordBatch::try_new(summary_schema(), columns).expect("columns match the schema")
 }
 
 /// An open block: its metadata and bloom filter in memory, its spans read through a handle

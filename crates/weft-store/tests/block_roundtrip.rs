@@ -9,6 +9,116 @@ fn key(s: &FlatSpan) -> (weft_model::TraceId, weft_model::SpanId, u64) {
     (s.span.trace_id, s.span.span_id, s.span.start_time_unix_nano)
 }
 
+/// The summaries a block must hold: what `TraceSummary::add_span` builds from the spans
+/// added in block order (trace id, start, span id).
+fn reference_summaries(spans: &[FlatSpan]) -> Vec<weft_model::TraceSummary> {
+    let mut in_order: Vec<&FlatSpan> = spans.iter().collect();
+    in_order.sort_by_key(|s| (s.span.trace_id, s.span.start_time_unix_nano, s.span.span_id));
+    let mut out: Vec<weft_model::TraceSummary> = Vec::new();
+    for s in in_order {
+        match out.last_mut() {
+            Some(t) if t.trace_id == s.span.trace_id => t.add_span(s),
+            _ => {
+                let mut t = weft_model::TraceSummary::new(s.span.trace_id);
+                t.add_span(s);
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// Trace summaries in the shapes that decide them: services met in any order (listed sorted,
+/// once each), a root that starts after other spans (the root names the trace), no root
+/// (the earliest span does; on a tie, the first in block order), two roots at one instant.
+#[test]
+fn summaries_name_traces_and_list_services_as_the_model_does() {
+    use std::sync::Arc;
+    use weft_model::{AnyValue, KeyValue, Resource, Scope, Span, SpanId, StatusCode, TraceId};
+    let resource = |svc: &str| {
+        Arc::new(Resource {
+            attributes: vec![KeyValue::new("service.name", AnyValue::String(svc.into()))],
+            ..Default::default()
+        })
+    };
+    let (zeta, alpha, mid) = (resource("zeta"), resource("alpha"), resource("mid"));
+    let scope = Arc::new(Scope::default());
+    let span =
+        |r: &Arc<Resource>, trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64| {
+            FlatSpan {
+                resource: r.clone(),
+                scope: scope.clone(),
+                span: Span {
+                    trace_id: TraceId([trace; 16]),
+                    span_id: SpanId([id; 8]),
+                    parent_span_id: parent.map(|p| SpanId([p; 8])),
+                    name: name.into(),
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: start + 100,
+                    ..Default::default()
+                },
+            }
+        };
+    let mut spans = vec![
+        // no root; "first" and "second" tie on the earliest start, "first" has the lower id
+        span(&zeta, 1, 1, Some(9), "first", 1_000),
+        span(&alpha, 1, 2, Some(9), "second", 1_000),
+        span(&mid, 1, 3, Some(9), "later", 2_000),
+        span(&zeta, 1, 4, Some(9), "again", 3_000),
+        // the root starts after a child
+        span(&mid, 2, 1, Some(2), "child", 500),
+        span(&alpha, 2, 2, None, "root", 900),
+        // two roots at one instant
+        span(&zeta, 3, 1, None, "root-a", 700),
+        span(&alpha, 3, 2, None, "root-b", 700),
+    ];
+    spans[3].span.status.code = StatusCode::Error;
+    let dir = tempfile::tempdir().unwrap();
+    // in an order the block must not depend on
+    let given: Vec<&FlatSpan> = spans.iter().rev().collect();
+    let block = write_block(dir.path(), "b1", given, 0, 0, 1, vec![]).unwrap();
+    let got = block.summaries().unwrap();
+    assert_eq!(&*got, &reference_summaries(&spans));
+    let t1 = &got[0];
+    assert_eq!(
+        (t1.root_service.as_str(), t1.root_name.as_str()),
+        ("zeta", "first")
+    );
+    assert!(!t1.has_root);
+    assert_eq!(
+        t1.services.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["alpha", "mid", "zeta"]
+    );
+    assert_eq!((t1.span_count, t1.error_count), (4, 1));
+    assert_eq!((t1.start_unix_nano, t1.end_unix_nano), (1_000, 3_100));
+    assert_eq!((got[1].root_name.as_str(), got[1].has_root), ("root", true));
+    assert_eq!(got[2].root_name, "root-a");
+    // on disk (what any Parquet reader sees), each trace lists its services once, sorted
+    use arrow_array::{cast::AsArray, Array};
+    let file =
+        std::fs::File::open(dir.path().join("b1").join(weft_store::block::SUMMARY_FILE)).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024).unwrap();
+    let mut lists: Vec<Vec<String>> = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let services = batch.column_by_name("services").unwrap().as_list::<i32>();
+        for i in 0..services.len() {
+            let v = services.value(i);
+            let v = v.as_string::<i32>();
+            lists.push((0..v.len()).map(|j| v.value(j).to_string()).collect());
+        }
+    }
+    assert_eq!(
+        lists,
+        [
+            vec!["alpha", "mid", "zeta"],
+            vec!["alpha", "mid"],
+            vec!["alpha", "zeta"]
+        ]
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
     #[test]
@@ -22,6 +132,7 @@ proptest! {
         let mut back = block.read_all().unwrap();
         back.sort_by_key(key);
         prop_assert_eq!(&back, &spans);
+        prop_assert_eq!(&*block.summaries().unwrap(), &reference_summaries(&spans));
         // reopen from disk, probe each trace
         let block = Block::open(&dir.path().join("b1")).unwrap();
         for s in &spans {
