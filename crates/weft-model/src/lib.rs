@@ -251,10 +251,17 @@ impl Batch {
     /// Flattens the batch into spans that each hold their resource and scope.
     pub fn into_flat(self) -> Vec<FlatSpan> {
         let mut out = Vec::with_capacity(self.span_count());
+        self.for_each_flat(|fs| out.push(fs));
+        out
+    }
+
+    /// Hands each span, holding its resource and scope, to `f`, moving it out of the batch
+    /// (no intermediate vector: the head takes spans straight into its own).
+    pub fn for_each_flat(self, mut f: impl FnMut(FlatSpan)) {
         for rs in self.resource_spans {
             for ss in rs.scope_spans {
                 for span in ss.spans {
-                    out.push(FlatSpan {
+                    f(FlatSpan {
                         resource: rs.resource.clone(),
                         scope: ss.scope.clone(),
                         span,
@@ -262,7 +269,6 @@ impl Batch {
                 }
             }
         }
-        out
     }
     /// Groups flat spans back into OTLP nesting. Consecutive spans that share a resource (and
     /// scope) by pointer or by value land in one group, so a batch flattened and regrouped in

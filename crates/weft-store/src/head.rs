@@ -68,17 +68,7 @@ impl Head {
         }
         // each span moves from its request's vector straight into the head (flattening the
         // batch first copied every span once more, into a vector allocated per request)
-        for rs in batch.resource_spans {
-            for ss in rs.scope_spans {
-                for span in ss.spans {
-                    self.push(FlatSpan {
-                        resource: rs.resource.clone(),
-                        scope: ss.scope.clone(),
-                        span,
-                    });
-                }
-            }
-        }
+        batch.for_each_flat(|fs| self.push(fs));
     }
 
     fn push(&mut self, fs: FlatSpan) {
