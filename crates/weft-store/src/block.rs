@@ -474,7 +474,7 @@ impl CutSummaries {
 
     /// Adds a span (spans come in block order, a trace's together); true when it starts a
     /// new trace.
-    fn add(&mut self, s: &Row, svc: u32, names: &[&str]) -> bool {
+    fn add(&mut self, s: &Row, svc: u32, service_names: &[&str]) -> bool {
         let error = u64::from(s.status == StatusCode::Error as u8);
         let is_root = s.parent.is_none();
         let new = match self.rows.last() {
@@ -482,7 +482,7 @@ impl CutSummaries {
             None => true,
         };
         if new {
-            self.finish(names);
+            self.finish(service_names);
             let at = self.services.len() as u32;
             self.rows.push(CutSummary {
                 trace_id: s.trace_id,
@@ -520,10 +520,10 @@ impl CutSummaries {
     }
 
     /// Sorts the last trace's services by name (call once all its spans are added).
-    fn finish(&mut self, names: &[&str]) {
+    fn finish(&mut self, service_names: &[&str]) {
         if let Some(t) = self.rows.last() {
             self.services[t.services.0 as usize..t.services.1 as usize]
-                .sort_unstable_by_key(|&id| names[id as usize]);
+                .sort_unstable_by_key(|&id| service_names[id as usize]);
         }
     }
 
@@ -604,8 +604,7 @@ struct Row<'a> {
 /// resource and scope is encoded once per block.
 struct Ids<'a> {
     /// Per span, in the order given: its row, which holds every id the block-order passes
-    /// need, so that they gather one row per span instead of reading several arrays at
-    /// random (at a cut of a million spans, each of those reads missed the cache).
+    /// need, so that they gather one row per span instead of indexing several arrays.
     rows: Vec<Row<'a>>,
     /// The term ids of each span's attributes, in attribute order: one per scalar, and the
     /// search-only element terms of each array.
