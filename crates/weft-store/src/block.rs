@@ -373,6 +373,7 @@ pub fn write_block(
                 summaries.batch(
                     first..(first + ROW_GROUP_ROWS).min(summaries.rows.len()),
                     &ids,
+                    &values,
                 )
             }),
     )?;
@@ -528,7 +529,7 @@ impl CutSummaries {
     }
 
     /// The summary columns of traces `rows`.
-    fn batch(&self, rows: std::ops::Range<usize>, ids: &Ids) -> RecordBatch {
+    fn batch(&self, rows: std::ops::Range<usize>, ids: &Ids, values: &DictValues) -> RecordBatch {
         let rows = &self.rows[rows];
         let n = rows.len();
         let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
@@ -551,13 +552,12 @@ impl CutSummaries {
             services.append(true);
         }
         let service_values: ArrayRef = Arc::new(StringArray::from_iter_values(ids.services.iter()));
-        let name_values: ArrayRef = Arc::new(StringArray::from_iter_values(ids.names.iter()));
         let root_service = Int32Array::from_iter_values(rows.iter().map(|r| r.root.0 as i32));
         let root_name = Int32Array::from_iter_values(rows.iter().map(|r| r.root.1));
         let columns: Vec<ArrayRef> = vec![
             Arc::new(trace_id.finish()),
             dict_column(root_service, &service_values),
-            dict_column(root_name, &name_values),
+            dict_column(root_name, &values.names),
             Arc::new(has_root.finish()),
             Arc::new(start.finish()),
             Arc::new(end.finish()),
