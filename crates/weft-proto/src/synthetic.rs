@@ -58,6 +58,8 @@ pub struct Workload {
     /// `app.attr_<n>` for each extra attribute
     extra_keys: Vec<String>,
     error_rate: f64,
+    /// what [`Workload::encode_request`] copies instead of encoding again
+    encoded: Encoded,
 }
 
 impl Workload {
@@ -65,7 +67,7 @@ impl Workload {
     /// each (`app.attr_<n>`, 0–999) on top of the HTTP, user and database ones, and an error
     /// span in `error_rate` of the traces.
     pub fn new(spans_per_trace: usize, extra_attributes: usize, error_rate: f64) -> Workload {
-        let resources = SERVICES
+        let resources: Vec<Resource> = SERVICES
             .iter()
             .map(|(svc, _)| Resource {
                 attributes: vec![
@@ -78,13 +80,15 @@ impl Workload {
                 ..Default::default()
             })
             .collect();
+        let extra_keys: Vec<String> = (0..extra_attributes)
+            .map(|x| format!("app.attr_{x}"))
+            .collect();
         Workload {
+            encoded: Encoded::new(&resources, &extra_keys),
             resources,
             args_spans_per_trace: spans_per_trace.max(1),
             extra_attributes,
-            extra_keys: (0..extra_attributes)
-                .map(|x| format!("app.attr_{x}"))
-                .collect(),
+            extra_keys,
             error_rate,
         }
     }
@@ -124,7 +128,8 @@ impl Workload {
                     1 + rng.random_range(0..SERVICES.len() - 1)
                 };
                 let ops = SERVICES[svc].1;
-                let name = ops[rng.random_range(0..ops.len())];
+                let op = rng.random_range(0..ops.len());
+                let name = ops[op];
                 let off = if k == 0 {
                     0
                 } else {
@@ -141,6 +146,7 @@ impl Workload {
                 }
                 each(&GenSpan {
                     svc,
+                    op,
                     trace_id,
                     span_id,
                     parent,
@@ -216,108 +222,193 @@ impl Workload {
 
     /// The same request as [`Self::request`] (byte for byte, for the same `rng`), written
     /// straight into `out` as protobuf without building the message: what `weft bench` sends,
-    /// so that the load generator spends its CPU on the wire, not on allocations. Returns the
-    /// trace ids and the number of spans.
+    /// so that the load generator spends its CPU on the wire, not on allocations. What does not
+    /// change from span to span (names, routes, constant attributes, attribute keys) is encoded
+    /// once, in [`Workload::new`], and copied; `scratch` keeps the per-service buffers from one
+    /// request to the next. Returns the trace ids and the number of spans.
     pub fn encode_request(
         &self,
         rng: &mut impl Rng,
         n: usize,
         now_unix_nano: u64,
+        scratch: &mut EncodeScratch,
         out: &mut Vec<u8>,
     ) -> (Vec<[u8; 16]>, usize) {
-        let mut per_service: Vec<Vec<u8>> = vec![Vec::new(); SERVICES.len()];
-        let mut body = Vec::with_capacity(512);
-        let mut attr = Vec::with_capacity(64);
+        let pre = &self.encoded;
+        let EncodeScratch { per_service, body } = scratch;
+        per_service.resize_with(SERVICES.len(), Vec::new);
+        for v in per_service.iter_mut() {
+            v.clear();
+        }
         let mut spans = 0;
         let ids = self.generate(rng, n, now_unix_nano, |g| {
             spans += 1;
             body.clear();
-            pb::bytes(&mut body, 1, &g.trace_id);
-            pb::bytes(&mut body, 2, &g.span_id);
+            pb::bytes(body, 1, &g.trace_id);
+            pb::bytes(body, 2, &g.span_id);
             if let Some(p) = &g.parent {
-                pb::bytes(&mut body, 4, p);
+                pb::bytes(body, 4, p);
             }
-            pb::bytes(&mut body, 5, g.name.as_bytes());
-            pb::varint_field(&mut body, 6, g.kind() as u64);
-            pb::fixed64(&mut body, 7, g.start);
-            pb::fixed64(&mut body, 8, g.end);
-            let mut kv = |key: &[u8], value: AttrValue<'_>| {
-                attr.clear();
-                pb::bytes(&mut attr, 1, key);
-                match value {
-                    AttrValue::Str(parts) => {
-                        let len: usize = parts.iter().map(|p| p.len()).sum();
-                        pb::key(&mut attr, 2, 2);
-                        pb::varint(&mut attr, (1 + pb::varint_len(len as u64) + len) as u64);
-                        pb::key(&mut attr, 1, 2);
-                        pb::varint(&mut attr, len as u64);
-                        for p in parts {
-                            attr.extend_from_slice(p);
-                        }
-                    }
-                    AttrValue::Int(v) => {
-                        pb::key(&mut attr, 2, 2);
-                        pb::varint(&mut attr, (1 + pb::varint_len(v as u64)) as u64);
-                        pb::varint_field(&mut attr, 3, v as u64);
-                    }
-                }
-                pb::bytes(&mut body, 9, &attr);
-            };
-            kv(
-                b"http.request.method",
-                AttrValue::Str(&[g.method().as_bytes()]),
-            );
-            kv(b"http.route", AttrValue::Str(&[g.name.as_bytes()]));
-            kv(
-                b"http.response.status_code",
-                AttrValue::Int(g.status_code()),
-            );
+            let op = &pre.ops[g.svc][g.op];
+            body.extend_from_slice(&op.name_field);
+            pb::varint_field(body, 6, g.kind() as u64);
+            pb::fixed64(body, 7, g.start);
+            pb::fixed64(body, 8, g.end);
+            // http.request.method, http.route
+            body.extend_from_slice(&op.attributes);
+            body.extend_from_slice(&pre.status_code[usize::from(g.error)]);
+            // user.id = "user-<n>"
             let mut digits = [0u8; 20];
-            kv(
-                b"user.id",
-                AttrValue::Str(&[b"user-", decimal(g.user as u64, &mut digits)]),
-            );
+            let digits = decimal(g.user as u64, &mut digits);
+            let value_len = 5 + digits.len();
+            let any_len = 1 + pb::varint_len(value_len as u64) + value_len;
+            let kv_len = pre.user_key.len() + 1 + pb::varint_len(any_len as u64) + any_len;
+            pb::key(body, 9, 2);
+            pb::varint(body, kv_len as u64);
+            body.extend_from_slice(&pre.user_key);
+            pb::key(body, 2, 2);
+            pb::varint(body, any_len as u64);
+            pb::key(body, 1, 2);
+            pb::varint(body, value_len as u64);
+            body.extend_from_slice(b"user-");
+            body.extend_from_slice(digits);
             if g.is_db() {
-                kv(b"db.system.name", AttrValue::Str(&[b"postgresql"]));
-                kv(b"db.query.text", AttrValue::Str(&[DB_QUERY.as_bytes()]));
+                body.extend_from_slice(&pre.db_attributes);
             }
-            for (k, v) in self.extra_keys.iter().zip(g.extra) {
-                kv(k.as_bytes(), AttrValue::Int(*v));
+            for (key, v) in pre.extra_keys.iter().zip(g.extra) {
+                let any_len = 1 + pb::varint_len(*v as u64);
+                let kv_len = key.len() + 1 + pb::varint_len(any_len as u64) + any_len;
+                pb::key(body, 9, 2);
+                pb::varint(body, kv_len as u64);
+                body.extend_from_slice(key);
+                pb::key(body, 2, 2);
+                pb::varint(body, any_len as u64);
+                pb::varint_field(body, 3, *v as u64);
             }
             if g.error {
-                attr.clear();
-                pb::bytes(&mut attr, 2, ERROR_MESSAGE.as_bytes());
-                pb::varint_field(&mut attr, 3, status::StatusCode::Error as u64);
-                pb::bytes(&mut body, 15, &attr);
+                body.extend_from_slice(&pre.error_status);
             }
-            pb::bytes(&mut per_service[g.svc], 2, &body);
+            pb::bytes(&mut per_service[g.svc], 2, body);
         });
         // ResourceSpans { resource, scope_spans: [ScopeSpans { scope, spans }] }, lengths
         // computed up front so that each span's bytes are copied once more, into `out`
-        let scope = scope().encode_to_vec();
-        let scope_field = 1 + pb::varint_len(scope.len() as u64) + scope.len();
+        let total: usize = per_service
+            .iter()
+            .zip(&pre.resources)
+            .filter(|(s, _)| !s.is_empty())
+            .map(|(s, r)| s.len() + r.len() + pre.scope_field.len() + 16)
+            .sum();
+        out.reserve(total);
         for (k, spans) in per_service.iter().enumerate() {
             if spans.is_empty() {
                 continue;
             }
-            let resource = self.resources[k].encode_to_vec();
-            let ss_len = scope_field + spans.len();
-            let rs_len = 1
-                + pb::varint_len(resource.len() as u64)
-                + resource.len()
-                + 1
-                + pb::varint_len(ss_len as u64)
-                + ss_len;
-            out.reserve(1 + pb::varint_len(rs_len as u64) + rs_len);
+            let resource = &pre.resources[k];
+            let ss_len = pre.scope_field.len() + spans.len();
+            let rs_len = resource.len() + 1 + pb::varint_len(ss_len as u64) + ss_len;
             pb::key(out, 1, 2);
             pb::varint(out, rs_len as u64);
-            pb::bytes(out, 1, &resource);
+            out.extend_from_slice(resource);
             pb::key(out, 2, 2);
             pb::varint(out, ss_len as u64);
-            pb::bytes(out, 1, &scope);
+            out.extend_from_slice(&pre.scope_field);
             out.extend_from_slice(spans);
         }
         (ids, spans)
+    }
+}
+
+/// Buffers [`Workload::encode_request`] reuses from one request to the next.
+#[derive(Debug, Default)]
+pub struct EncodeScratch {
+    per_service: Vec<Vec<u8>>,
+    body: Vec<u8>,
+}
+
+/// The parts of a span's encoding that do not change from span to span, encoded once.
+#[derive(Clone, Debug)]
+struct Encoded {
+    /// per service: the `resource` field of its ResourceSpans (key, length, message)
+    resources: Vec<Vec<u8>>,
+    /// the `scope` field of every ScopeSpans
+    scope_field: Vec<u8>,
+    /// per service, per operation
+    ops: Vec<Vec<EncodedOp>>,
+    /// the `http.response.status_code` attribute field: 200, then 500
+    status_code: [Vec<u8>; 2],
+    /// the key field of `user.id`'s KeyValue
+    user_key: Vec<u8>,
+    /// `db.system.name` and `db.query.text`, as attribute fields
+    db_attributes: Vec<u8>,
+    /// per extra attribute: the key field of its KeyValue
+    extra_keys: Vec<Vec<u8>>,
+    /// the `status` field of an error span
+    error_status: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+struct EncodedOp {
+    /// the span's `name` field
+    name_field: Vec<u8>,
+    /// `http.request.method` and `http.route`, as attribute fields
+    attributes: Vec<u8>,
+}
+
+impl Encoded {
+    fn new(resources: &[Resource], extra_keys: &[String]) -> Encoded {
+        let field = |number: u32, m: &dyn Fn(&mut Vec<u8>)| {
+            let mut inner = Vec::new();
+            m(&mut inner);
+            let mut out = Vec::new();
+            pb::bytes(&mut out, number, &inner);
+            out
+        };
+        let attribute = |kv: KeyValue| field(9, &|b| kv.encode_raw(b));
+        let key_field = |k: &str| {
+            let mut out = Vec::new();
+            pb::bytes(&mut out, 1, k.as_bytes());
+            out
+        };
+        Encoded {
+            resources: resources
+                .iter()
+                .map(|r| field(1, &|b| r.encode_raw(b)))
+                .collect(),
+            scope_field: field(1, &|b| scope().encode_raw(b)),
+            ops: SERVICES
+                .iter()
+                .map(|(_, ops)| {
+                    ops.iter()
+                        .map(|name| {
+                            let mut name_field = Vec::new();
+                            pb::bytes(&mut name_field, 5, name.as_bytes());
+                            let mut attributes =
+                                attribute(kv("http.request.method", s(method_of(name))));
+                            attributes.extend(attribute(kv("http.route", s(name))));
+                            EncodedOp {
+                                name_field,
+                                attributes,
+                            }
+                        })
+                        .collect()
+                })
+                .collect(),
+            status_code: [200, 500].map(|c| attribute(kv("http.response.status_code", i(c)))),
+            user_key: key_field("user.id"),
+            db_attributes: [
+                attribute(kv("db.system.name", s("postgresql"))),
+                attribute(kv("db.query.text", s(DB_QUERY))),
+            ]
+            .concat(),
+            extra_keys: extra_keys.iter().map(|k| key_field(k)).collect(),
+            error_status: field(15, &|b| {
+                Status {
+                    code: status::StatusCode::Error as i32,
+                    message: ERROR_MESSAGE.into(),
+                }
+                .encode_raw(b)
+            }),
+        }
     }
 }
 
@@ -335,6 +426,8 @@ fn scope() -> InstrumentationScope {
 /// One generated span, before it is encoded either way.
 struct GenSpan<'a> {
     svc: usize,
+    /// the index of `name` in the service's operations
+    op: usize,
     trace_id: [u8; 16],
     span_id: [u8; 8],
     parent: Option<[u8; 8]>,
@@ -348,11 +441,7 @@ struct GenSpan<'a> {
 
 impl GenSpan<'_> {
     fn method(&self) -> &'static str {
-        if self.name.starts_with("POST") {
-            "POST"
-        } else {
-            "GET"
-        }
+        method_of(self.name)
     }
     fn status_code(&self) -> i64 {
         if self.error {
@@ -373,10 +462,13 @@ impl GenSpan<'_> {
     }
 }
 
-enum AttrValue<'a> {
-    /// a string given in pieces, written one after the other
-    Str(&'a [&'a [u8]]),
-    Int(i64),
+/// The HTTP method of an operation: POST for `POST …`, GET for everything else.
+fn method_of(name: &str) -> &'static str {
+    if name.starts_with("POST") {
+        "POST"
+    } else {
+        "GET"
+    }
 }
 
 /// The decimal digits of `v`, written at the end of `buf`.
@@ -439,12 +531,21 @@ mod tests {
     fn the_direct_encoding_is_the_message_encoding() {
         for (spans_per_trace, extra, error_rate) in [(10, 4, 0.01), (3, 0, 1.0), (1, 12, 0.5)] {
             let w = Workload::new(spans_per_trace, extra, error_rate);
+            // one scratch for all requests: what one request leaves in it must not leak into
+            // the next
+            let mut scratch = EncodeScratch::default();
             for seed in 0..5 {
                 let mut a = rand::rngs::StdRng::seed_from_u64(seed);
                 let mut b = rand::rngs::StdRng::seed_from_u64(seed);
                 let (req, ids) = w.request(&mut a, 500, 1_700_000_000_000_000_000);
                 let mut out = Vec::new();
-                let (ids2, n) = w.encode_request(&mut b, 500, 1_700_000_000_000_000_000, &mut out);
+                let (ids2, n) = w.encode_request(
+                    &mut b,
+                    500,
+                    1_700_000_000_000_000_000,
+                    &mut scratch,
+                    &mut out,
+                );
                 assert_eq!(ids, ids2);
                 let count: usize = req
                     .resource_spans
