@@ -319,7 +319,7 @@ impl EmbeddedStore {
 
     /// Cuts the head into a block now (for tests and for `weft bench`).
     pub fn flush(&self) -> Result<()> {
-        cut_head(&self.shared, &self.wal_tx).map(|_| ())
+        cut_head(&self.shared, &self.wal_tx, true).map(|_| ())
     }
 
     /// Runs one round of compaction now; returns whether it merged anything.
@@ -462,6 +462,16 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
                 for w in waiters.drain(..) {
                     let _ = w.send(Ok(()));
                 }
+                // a full head is sealed here, not when the cutter comes back for it: under
+                // load the cutter is busy with the previous head, and a head left to grow
+                // until then makes a bigger block, each of whose spans costs more to cut
+                // (its sort and its term tables outgrow the cache), which slows the cutter
+                // further. Sealed heads wait for the cutter in order.
+                if shared.head.read().len() >= shared.opts.block_max_spans {
+                    if let Err(e) = rotate(&shared, segment) {
+                        tracing::error!(error = %e, "sealing a full head failed; the cutter will");
+                    }
+                }
             }
             Err(e) => {
                 batches.clear();
@@ -538,13 +548,16 @@ fn new_block_id(shared: &Shared) -> String {
     )
 }
 
-/// Cuts the head into a level-0 block. Returns whether a block was written.
-fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>) -> Result<bool> {
+/// Cuts the sealed heads into level-0 blocks, and the head too when `with_head` (or when no
+/// head is sealed: the cutter came because the head is old or big). Returns whether a block
+/// was written.
+fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>, with_head: bool) -> Result<bool> {
     let _one_at_a_time = shared.cut_lock.lock();
     if shared.head.read().len() == 0 && shared.sealed.read().is_empty() {
         return Ok(false);
     }
-    if shared.head.read().len() > 0 {
+    let with_head = with_head || shared.sealed.read().is_empty();
+    if with_head && shared.head.read().len() > 0 {
         let (tx, rx) = mpsc::channel();
         wal_tx
             .send(WalCmd::Rotate { done: tx })
@@ -692,21 +705,27 @@ fn pause(shared: &Shared, d: Duration) -> bool {
 
 /// Cuts the head into a block when it is big or old enough.
 fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
-    while pause(
-        &shared,
-        shared
-            .opts
-            .maintenance_interval
-            .min(Duration::from_millis(200)),
-    ) {
+    let interval = shared
+        .opts
+        .maintenance_interval
+        .min(Duration::from_millis(200));
+    let mut failed = false;
+    // no pause while sealed heads wait (the WAL writer seals full heads as they fill), unless
+    // the last cut failed
+    while (!failed && !shared.sealed.read().is_empty()) || pause(&shared, interval) {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
         let due = {
             let head = shared.head.read();
             head.len() >= shared.opts.block_max_spans
                 || (head.len() > 0 && head.created.elapsed() >= shared.opts.block_max_age)
         } || !shared.sealed.read().is_empty();
+        failed = false;
         if due {
-            if let Err(e) = cut_head(&shared, &wal_tx) {
+            if let Err(e) = cut_head(&shared, &wal_tx, false) {
                 tracing::error!(error = %e, "cutting the head into a block failed; will retry");
+                failed = true;
             }
         }
     }

@@ -533,6 +533,50 @@ fn block_shapes(dir: &std::path::Path) -> Vec<(u32, u64)> {
     metas.iter().map(|m| (m.level, m.span_count)).collect()
 }
 
+/// Under a steady stream of writes, a head is sealed as soon as it is full, by the WAL writer,
+/// and cut on its own: blocks stay near `block_max_spans` however far the cutter lags, instead
+/// of one head growing until the cutter comes back (a bigger block costs more per span to cut,
+/// which is how a lagging cutter used to fall further behind). Nothing is lost on the way.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_heads_are_sealed_as_they_fill_and_cut_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.block_max_spans = 10;
+    let (s, _) = EmbeddedStore::open(o).unwrap();
+    // 30 requests of 4 spans, acknowledged one after the other: faster than the cutter's
+    // 200 ms round, so the old cutter found all of them in one head
+    for t in 0..30 {
+        write(&s, batch(t, "svc", 4, false)).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // every full head gets cut; what is left is the one head not yet full (at most 9 spans,
+    // and it stays because `block_max_age` is an hour)
+    while s.stats().head_spans >= 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "full heads were not cut: {:?}",
+            s.stats()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let stats = s.stats();
+    assert_eq!(stats.block_spans + stats.head_spans, 120, "{stats:?}");
+    let shapes = block_shapes(dir.path());
+    assert!(shapes.len() >= 9, "one block per full head: {shapes:?}");
+    // a head is sealed by the commit that fills it: at most 10 + 4 - 1 spans
+    assert!(
+        shapes
+            .iter()
+            .all(|&(level, spans)| level == 0 && (10..=13).contains(&spans)),
+        "{shapes:?}"
+    );
+    for t in 0..30 {
+        let got = s.trace(tid(t)).await.unwrap().unwrap();
+        assert_eq!(sorted(got), sorted(batch(t, "svc", 4, false)), "trace {t}");
+    }
+    s.close();
+}
+
 /// Blocks of mixed sizes never stall compaction: a run that the size limit cuts short is
 /// merged as far as it fits, and a level-0 block that no neighbour can join is rewritten alone
 /// one level up (stronger compression); a block over the limit is left alone. Nothing is lost.
