@@ -542,3 +542,59 @@ async fn process_metrics_agree_with_proc() {
         "{limits}"
     );
 }
+
+/// The OTLP/gRPC receiver's HTTP/2 flow control fits export requests of hundreds of
+/// kilobytes, many in flight on one connection: read off the wire, the server's SETTINGS
+/// frame offers a 4 MiB stream window and 1 MiB frames, and it opens the connection window to
+/// 16 MiB (hyper's defaults, 1 MiB and 16 KiB frames, made a busy client wait for window
+/// updates several times per request).
+#[test]
+fn the_grpc_receiver_offers_http2_windows_and_frames_sized_for_export_requests() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &[]);
+    let mut tcp = std::net::TcpStream::connect(server.otlp_grpc).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    // the client preface and an empty SETTINGS frame
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let (mut stream_window, mut max_frame, mut connection_window) = (None, None, 65_535u64);
+    let mut window_updated = false;
+    while stream_window.is_none() || !window_updated {
+        let mut header = [0u8; 9];
+        tcp.read_exact(&mut header)
+            .expect("the server's SETTINGS and WINDOW_UPDATE frames");
+        let len = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+        let (kind, flags) = (header[3], header[4]);
+        let stream = u32::from_be_bytes(header[5..9].try_into().unwrap()) & 0x7fff_ffff;
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).unwrap();
+        match kind {
+            // SETTINGS, not the ACK of ours
+            4 if flags & 1 == 0 => {
+                for p in payload.chunks_exact(6) {
+                    let value = u32::from_be_bytes(p[2..6].try_into().unwrap());
+                    match u16::from_be_bytes([p[0], p[1]]) {
+                        4 => stream_window = Some(value),
+                        5 => max_frame = Some(value),
+                        _ => {}
+                    }
+                }
+                if stream_window.is_none() {
+                    stream_window = Some(65_535);
+                }
+            }
+            // WINDOW_UPDATE of the connection
+            8 if stream == 0 => {
+                connection_window +=
+                    u64::from(u32::from_be_bytes(payload[..4].try_into().unwrap()) & 0x7fff_ffff);
+                window_updated = true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(stream_window, Some(4 << 20), "SETTINGS_INITIAL_WINDOW_SIZE");
+    assert_eq!(max_frame, Some(1 << 20), "SETTINGS_MAX_FRAME_SIZE");
+    assert_eq!(connection_window, 16 << 20, "connection window");
+}

@@ -23,6 +23,14 @@ use weft_ingest::{Limits, Receiver};
 use weft_store::embedded::OpenReport;
 use weft_store::{EmbeddedStore, StoreError, StoreOptions, TraceReader, TraceWriter};
 
+/// HTTP/2 flow control of the OTLP/gRPC receiver. An export request is typically a few
+/// hundred kilobytes, and a busy client has many in flight on one connection. hyper's server
+/// defaults (1 MiB for the whole connection, 16 KiB frames) would make it stop and wait for
+/// window updates several times per request, and cut each request into dozens of frames.
+const GRPC_CONNECTION_WINDOW: u32 = 16 << 20;
+const GRPC_STREAM_WINDOW: u32 = 4 << 20;
+const GRPC_MAX_FRAME: u32 = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr} for {what}: {source}; pick another address with --{flag}")]
@@ -138,6 +146,9 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         let rx = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             let res = tonic::transport::Server::builder()
+                .initial_connection_window_size(GRPC_CONNECTION_WINDOW)
+                .initial_stream_window_size(GRPC_STREAM_WINDOW)
+                .max_frame_size(GRPC_MAX_FRAME)
                 .add_service(svc)
                 .serve_with_incoming_shutdown(incoming, stopped(rx))
                 .await;
