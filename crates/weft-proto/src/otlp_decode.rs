@@ -383,7 +383,7 @@ fn key_value(buf: &mut &[u8], wt: WireType, ctx: u32) -> Result<KeyValue, Fail> 
     while !m.is_empty() {
         let (tag, wt) = key(&mut m)?;
         match tag {
-            1 => kv.key = compact(&mut m, wt, "key")?,
+            1 => kv.key = attribute_key(&mut m, wt)?,
             2 => merge_any_value(&mut m, wt, ctx, &mut kv.value).map_err(|e| e.at("value"))?,
             // key_strindex: profiles only; checked, not kept
             3 => {
@@ -660,6 +660,56 @@ fn compact(buf: &mut &[u8], wt: WireType, field: &'static str) -> Result<Compact
     str(buf, wt, field).map(CompactString::new)
 }
 
+/// Attribute keys of the OpenTelemetry semantic conventions (and of OpenInference, which
+/// Phoenix reads) too long for a `CompactString` to hold inline (24 bytes). A key read from the
+/// wire that equals one of them points at this static text instead of allocating: HPACK's
+/// static table, for attribute keys. `http.response.status_code` alone is on every HTTP span,
+/// and each allocation saved here is also a free saved when the cutter drops the span.
+pub(crate) const WELL_KNOWN_LONG_KEYS: &[&str] = &[
+    "http.response.status_code",
+    "http.request.method_original",
+    "http.request.resend_count",
+    "http.request.header.x-request-id",
+    "user_agent.synthetic.type",
+    "db.response.returned_rows",
+    "messaging.destination.name",
+    "messaging.destination.partition.id",
+    "messaging.batch.message_count",
+    "messaging.message.body.size",
+    "messaging.consumer.group.name",
+    "messaging.kafka.message.key",
+    "deployment.environment.name",
+    "process.runtime.description",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens",
+    "gen_ai.request.max_tokens",
+    "gen_ai.request.temperature",
+    "gen_ai.request.frequency_penalty",
+    "gen_ai.request.presence_penalty",
+    "gen_ai.request.stop_sequences",
+    "gen_ai.request.choice.count",
+    "gen_ai.request.encoding_formats",
+    "gen_ai.response.finish_reasons",
+    "llm.token_count.completion",
+    "llm.invocation_parameters",
+];
+
+/// An attribute key: a well-known long key without an allocation, anything else as
+/// [`compact`] reads it.
+#[inline(always)]
+fn attribute_key(buf: &mut &[u8], wt: WireType) -> Result<CompactString, Fail> {
+    let s = str(buf, wt, "key")?;
+    if s.len() > std::mem::size_of::<CompactString>() {
+        // a length compare rejects nearly every entry before any byte is compared
+        if let Some(k) = WELL_KNOWN_LONG_KEYS.iter().find(|k| **k == s) {
+            return Ok(CompactString::const_new(k));
+        }
+    }
+    Ok(CompactString::new(s))
+}
+
 /// How many fields numbered `tag` follow in `m` (read ahead to size a vector; stops quietly at
 /// anything malformed, which the decoding proper then reports).
 fn count(mut m: &[u8], tag: u32) -> usize {
@@ -810,6 +860,40 @@ impl fmt::Display for Fail {
 
 #[cfg(test)]
 mod tests {
+    /// A well-known long key decodes to the static text (no allocation), equal to what was
+    /// sent; a long key not in the table, and a short one, decode as before.
+    #[test]
+    fn well_known_long_keys_are_read_without_allocating() {
+        use opentelemetry_proto::tonic::common::v1::KeyValue as PbKv;
+        use prost::Message;
+        let read = |key: &str| {
+            let bytes = PbKv {
+                key: key.into(),
+                value: None,
+                ..Default::default()
+            }
+            .encode_to_vec();
+            // the message as the body of a length-delimited field
+            let mut framed = Vec::new();
+            prost::encoding::encode_varint(bytes.len() as u64, &mut framed);
+            framed.extend_from_slice(&bytes);
+            let mut m = &framed[..];
+            let kv = super::key_value(&mut m, super::WireType::LengthDelimited, 8)
+                .ok()
+                .expect("decodes");
+            assert_eq!(kv.key, key);
+            kv.key
+        };
+        for k in super::WELL_KNOWN_LONG_KEYS {
+            assert!(k.len() > 24, "{k} fits inline anyway");
+            assert_eq!(read(k).as_static_str(), Some(*k), "{k}");
+        }
+        let other = "app.some.long.attribute.key.name";
+        assert_eq!(read(other).as_static_str(), None);
+        assert!(read(other).is_heap_allocated());
+        assert!(!read("http.route").is_heap_allocated());
+    }
+
     use super::utf8;
     use proptest::prelude::*;
 
