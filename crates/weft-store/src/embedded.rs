@@ -462,7 +462,8 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
                 for w in waiters.drain(..) {
                     let _ = w.send(Ok(()));
                 }
-                // a full head is sealed here, not when the cutter comes back for it: under
+                // a full head is sealed here (and one that the next batch would overfill,
+                // before that batch is appended), not when the cutter comes back for it: under
                 // load the cutter is busy with the previous head, and a head left to grow
                 // until then makes a bigger block, each of whose spans costs more to cut
                 // (its sort and its term tables outgrow the cache), which slows the cutter
@@ -489,6 +490,8 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
     while let Ok(first) = rx.recv() {
         let mut cmd = Some(first);
         let mut group_bytes = 0usize;
+        // spans appended to this group and not yet applied to the head
+        let mut group_spans = 0usize;
         let mut stop = false;
         while let Some(c) = cmd.take() {
             match c {
@@ -497,6 +500,22 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
                     batch,
                     done,
                 } => {
+                    // a batch that would take the head past `block_max_spans` starts the
+                    // next head (and WAL segment): what is queued before it is committed to
+                    // the current one first. Blocks then hold at most `block_max_spans`
+                    // spans, so `compaction_fan_in` of them fit in one compacted block.
+                    let spans = batch.span_count();
+                    let in_head = shared.head.read().len() + group_spans;
+                    if in_head > 0 && in_head + spans > shared.opts.block_max_spans {
+                        commit(&mut segment, &mut batches, &mut waiters, &mut queued);
+                        group_spans = 0;
+                        if shared.head.read().len() > 0 {
+                            if let Err(e) = rotate(&shared, &mut segment) {
+                                tracing::error!(error = %e, "sealing a full head failed; the cutter will");
+                            }
+                        }
+                    }
+                    group_spans += spans;
                     segment.append(&payload);
                     group_bytes += payload.len();
                     queued += payload.len() as u64;
@@ -505,6 +524,7 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
                 }
                 WalCmd::Rotate { done } => {
                     commit(&mut segment, &mut batches, &mut waiters, &mut queued);
+                    group_spans = 0;
                     let res = rotate(&shared, &mut segment);
                     let _ = done.send(res);
                 }

@@ -534,7 +534,8 @@ fn block_shapes(dir: &std::path::Path) -> Vec<(u32, u64)> {
 }
 
 /// Under a steady stream of writes, a head is sealed as soon as it is full, by the WAL writer,
-/// and cut on its own: blocks stay near `block_max_spans` however far the cutter lags, instead
+/// and cut on its own: blocks stay at `block_max_spans` or just under it, however far the
+/// cutter lags (so that `compaction_fan_in` of them fit in one compacted block), instead
 /// of one head growing until the cutter comes back (a bigger block costs more per span to cut,
 /// which is how a lagging cutter used to fall further behind). Nothing is lost on the way.
 #[tokio::test(flavor = "multi_thread")]
@@ -542,6 +543,7 @@ async fn full_heads_are_sealed_as_they_fill_and_cut_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());
     o.block_max_spans = 10;
+    o.compaction_max_spans = 40;
     let (s, _) = EmbeddedStore::open(o).unwrap();
     // 30 requests of 4 spans, acknowledged one after the other: faster than the cutter's
     // 200 ms round, so the old cutter found all of them in one head
@@ -562,13 +564,25 @@ async fn full_heads_are_sealed_as_they_fill_and_cut_one_by_one() {
     let stats = s.stats();
     assert_eq!(stats.block_spans + stats.head_spans, 120, "{stats:?}");
     let shapes = block_shapes(dir.path());
-    assert!(shapes.len() >= 9, "one block per full head: {shapes:?}");
-    // a head is sealed by the commit that fills it: at most 10 + 4 - 1 spans
+    assert!(shapes.len() >= 12, "one block per full head: {shapes:?}");
+    // a head is sealed before the batch that would overfill it: at most 10 spans, and at
+    // least 10 - 4 + 1 (here 8: two batches of 4, as a third would make 12)
     assert!(
         shapes
             .iter()
-            .all(|&(level, spans)| level == 0 && (10..=13).contains(&spans)),
+            .all(|&(level, spans)| level == 0 && (7..=10).contains(&spans)),
         "{shapes:?}"
+    );
+    // four such blocks fit in one compacted block of at most 40 spans (blocks of 12 would not)
+    while s.compact().unwrap() {}
+    let merged = block_shapes(dir.path());
+    assert!(
+        merged
+            .iter()
+            .filter(|&&(level, spans)| level == 1 && spans == 32)
+            .count()
+            >= 3,
+        "{merged:?}"
     );
     for t in 0..30 {
         let got = s.trace(tid(t)).await.unwrap().unwrap();
