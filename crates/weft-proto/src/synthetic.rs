@@ -261,15 +261,11 @@ impl Workload {
             let mut digits = [0u8; 20];
             let digits = decimal(g.user as u64, &mut digits);
             let value_len = 5 + digits.len();
-            let any_len = 1 + pb::varint_len(value_len as u64) + value_len;
-            let kv_len = pre.user_key.len() + 1 + pb::varint_len(any_len as u64) + any_len;
-            pb::key(body, 9, 2);
-            pb::varint(body, kv_len as u64);
+            let any_len = pb::field_len(value_len);
+            pb::header(body, 9, pre.user_key.len() + pb::field_len(any_len));
             body.extend_from_slice(&pre.user_key);
-            pb::key(body, 2, 2);
-            pb::varint(body, any_len as u64);
-            pb::key(body, 1, 2);
-            pb::varint(body, value_len as u64);
+            pb::header(body, 2, any_len);
+            pb::header(body, 1, value_len);
             body.extend_from_slice(b"user-");
             body.extend_from_slice(digits);
             if g.is_db() {
@@ -277,12 +273,9 @@ impl Workload {
             }
             for (key, v) in pre.extra_keys.iter().zip(g.extra) {
                 let any_len = 1 + pb::varint_len(*v as u64);
-                let kv_len = key.len() + 1 + pb::varint_len(any_len as u64) + any_len;
-                pb::key(body, 9, 2);
-                pb::varint(body, kv_len as u64);
+                pb::header(body, 9, key.len() + pb::field_len(any_len));
                 body.extend_from_slice(key);
-                pb::key(body, 2, 2);
-                pb::varint(body, any_len as u64);
+                pb::header(body, 2, any_len);
                 pb::varint_field(body, 3, *v as u64);
             }
             if g.error {
@@ -305,12 +298,9 @@ impl Workload {
             }
             let resource = &pre.resources[k];
             let ss_len = pre.scope_field.len() + spans.len();
-            let rs_len = resource.len() + 1 + pb::varint_len(ss_len as u64) + ss_len;
-            pb::key(out, 1, 2);
-            pb::varint(out, rs_len as u64);
+            pb::header(out, 1, resource.len() + pb::field_len(ss_len));
             out.extend_from_slice(resource);
-            pb::key(out, 2, 2);
-            pb::varint(out, ss_len as u64);
+            pb::header(out, 2, ss_len);
             out.extend_from_slice(&pre.scope_field);
             out.extend_from_slice(spans);
         }
@@ -502,6 +492,18 @@ mod pb {
     #[inline]
     pub fn key(out: &mut Vec<u8>, field: u32, wire: u32) {
         varint(out, u64::from(field << 3 | wire));
+    }
+    /// The key and length of a length-delimited field of `len` bytes.
+    #[inline]
+    pub fn header(out: &mut Vec<u8>, field: u32, len: usize) {
+        key(out, field, 2);
+        varint(out, len as u64);
+    }
+    /// The size of a length-delimited field of `len` bytes whose number is below 16 (a
+    /// one-byte key).
+    #[inline]
+    pub fn field_len(len: usize) -> usize {
+        1 + varint_len(len as u64) + len
     }
     #[inline]
     pub fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
