@@ -462,17 +462,6 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
                 for w in waiters.drain(..) {
                     let _ = w.send(Ok(()));
                 }
-                // a full head is sealed here (and one that the next batch would overfill,
-                // before that batch is appended), not when the cutter comes back for it: under
-                // load the cutter is busy with the previous head, and a head left to grow
-                // until then makes a bigger block, each of whose spans costs more to cut
-                // (its sort and its term tables outgrow the cache), which slows the cutter
-                // further. Sealed heads wait for the cutter in order.
-                if shared.head.read().len() >= shared.opts.block_max_spans {
-                    if let Err(e) = rotate(&shared, segment) {
-                        tracing::error!(error = %e, "sealing a full head failed; the cutter will");
-                    }
-                }
             }
             Err(e) => {
                 batches.clear();
@@ -502,8 +491,13 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
                 } => {
                     // a batch that would take the head past `block_max_spans` starts the
                     // next head (and WAL segment): what is queued before it is committed to
-                    // the current one first. Blocks then hold at most `block_max_spans`
-                    // spans, so `compaction_fan_in` of them fit in one compacted block.
+                    // the current one first. The head is sealed here, not when the cutter
+                    // comes back for it: under load the cutter is busy with the previous
+                    // head, and a head left to grow until then makes a bigger block, each of
+                    // whose spans costs more to cut, which slows the cutter further (ADR 0009).
+                    // Blocks hold at most `block_max_spans` spans, so `compaction_fan_in` of
+                    // them fit in one compacted block. Sealed heads wait for the cutter in
+                    // order.
                     let spans = batch.span_count();
                     let in_head = shared.head.read().len() + group_spans;
                     if in_head > 0 && in_head + spans > shared.opts.block_max_spans {
