@@ -346,19 +346,19 @@ struct EncodedOp {
 
 impl Encoded {
     fn new(resources: &[Resource], extra_keys: &[String]) -> Encoded {
+        let bytes_field = |number: u32, b: &[u8]| {
+            let mut out = Vec::new();
+            pb::bytes(&mut out, number, b);
+            out
+        };
+        // a field holding the message that `m` encodes
         let field = |number: u32, m: &dyn Fn(&mut Vec<u8>)| {
             let mut inner = Vec::new();
             m(&mut inner);
-            let mut out = Vec::new();
-            pb::bytes(&mut out, number, &inner);
-            out
+            bytes_field(number, &inner)
         };
         let attribute = |kv: KeyValue| field(9, &|b| kv.encode_raw(b));
-        let key_field = |k: &str| {
-            let mut out = Vec::new();
-            pb::bytes(&mut out, 1, k.as_bytes());
-            out
-        };
+        let key_field = |k: &str| bytes_field(1, k.as_bytes());
         Encoded {
             resources: resources
                 .iter()
@@ -370,8 +370,7 @@ impl Encoded {
                 .map(|(_, ops)| {
                     ops.iter()
                         .map(|name| {
-                            let mut name_field = Vec::new();
-                            pb::bytes(&mut name_field, 5, name.as_bytes());
+                            let name_field = bytes_field(5, name.as_bytes());
                             let mut attributes =
                                 attribute(kv("http.request.method", s(method_of(name))));
                             attributes.extend(attribute(kv("http.route", s(name))));
@@ -507,8 +506,7 @@ mod pb {
     }
     #[inline]
     pub fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
-        key(out, field, 2);
-        varint(out, b.len() as u64);
+        header(out, field, b.len());
         out.extend_from_slice(b);
     }
     #[inline]
