@@ -21,12 +21,17 @@ trap 'rm -rf "$out"' EXIT
 count() {
   ROUNDS=$rounds ITERS=$iters ONLY=$1 valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$out/$1" "$bench" --bench >/dev/null 2>&1
-  # thread 1 is the one serving the requests
-  awk '/^summary:/ {print $2}' "$out/$1-01"
+  # thread 1 is the one serving the requests; the others export
+  local main other=0 f
+  main=$(awk '/^summary:/ {print $2}' "$out/$1-01")
+  for f in "$out/$1"-*; do
+    [ "$f" = "$out/$1-01" ] || other=$(( other + $(awk '/^summary:/ {print $2}' "$f") ))
+  done
+  echo "$main $other"
 }
-noop=$(count noop_layer)
-printf '%-16s %s\n' variant "instructions per request over noop_layer"
+read -r noop noop_other <<<"$(count noop_layer)"
+printf '%-16s %12s %14s\n' variant "request thread" "other threads"
 for v in weft_sampled weft_unsampled bare_sdk_layer; do
-  n=$(count "$v")
-  printf '%-16s %d\n' "$v" $(( (n - noop) / requests ))
+  read -r n o <<<"$(count "$v")"
+  printf '%-16s %12d %14d\n' "$v" $(( (n - noop) / requests )) $(( (o - noop_other) / requests ))
 done

@@ -27,6 +27,28 @@ pub const DEFAULT_KEYS: &[&str] = &[
     "private_key",
 ];
 
+/// Keys whose values the semantic conventions draw from a closed set (methods, schemes,
+/// protocol, system and operation names): the built-in value detectors skip them, since no
+/// value they may hold is an e-mail address, a credential or a key. A key rule still masks
+/// them, and a caller's value rules still see them.
+pub const ENUMERATED_KEYS: &[&str] = &[
+    "http.request.method",
+    "url.scheme",
+    "network.protocol.name",
+    "network.protocol.version",
+    "network.transport",
+    "network.type",
+    "rpc.system",
+    "db.system",
+    "db.system.name",
+    "messaging.system",
+    "messaging.operation.type",
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "otel.status_code",
+];
+
 const STRONG: &[&str] = &[
     "password",
     "passwd",
@@ -54,6 +76,20 @@ pub struct Redactor {
     id: u64,
     keys: Vec<String>,
     values: Vec<(String, Matcher)>,
+    /// whether `values` holds a built-in detector, and a caller's rule
+    builtin: bool,
+    custom: bool,
+}
+
+/// What an attribute's key alone decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyRule {
+    /// a sensitive key: the value is masked whatever it is
+    Mask,
+    /// every value rule looks at the value
+    Scan,
+    /// an enumerated key (see [`ENUMERATED_KEYS`]): only the caller's value rules look
+    Enumerated,
 }
 
 impl fmt::Debug for Redactor {
@@ -81,6 +117,7 @@ impl Default for Redactor {
         ] {
             r.values.push((name.into(), Matcher::Builtin(f)));
         }
+        r.builtin = true;
         r.id = next_id();
         r
     }
@@ -93,6 +130,8 @@ impl Redactor {
             id: next_id(),
             keys: Vec::new(),
             values: Vec::new(),
+            builtin: false,
+            custom: false,
         }
     }
 
@@ -131,6 +170,7 @@ impl Redactor {
     ) -> Self {
         self.values
             .push((name.into(), Matcher::Custom(Arc::new(matcher))));
+        self.custom = true;
         self.id = next_id();
         self
     }
@@ -154,17 +194,40 @@ impl Redactor {
 
     /// Whether a value is sensitive.
     pub fn value_matches(&self, value: &str) -> bool {
-        // the built-in detectors all need a marker (`@`, `eyJ`, a key prefix, an auth
-        // scheme) that one pass over the bytes finds; most values have none
-        let mut marked = None;
-        self.values.iter().any(|(_, m)| match m {
-            Matcher::Builtin(f) => *marked.get_or_insert_with(|| has_marker(value)) && f(value),
-            Matcher::Custom(f) => f(value),
-        })
+        self.scan(value, true)
     }
 
-    /// [`Self::key_matches`] through the per-thread cache (attribute keys repeat endlessly).
-    fn key_matches_in(&self, cache: &mut KeyCache, key: &str) -> bool {
+    /// The value rules (the built-in detectors only with `builtin`) on one value.
+    fn scan(&self, value: &str, builtin: bool) -> bool {
+        // the built-in detectors all need a marker (`@`, `eyJ`, a key prefix, an auth
+        // scheme) that one pass over the bytes finds; most values have none
+        (builtin
+            && self.builtin
+            && has_marker(value)
+            && self
+                .values
+                .iter()
+                .any(|(_, m)| matches!(m, Matcher::Builtin(f) if f(value))))
+            || (self.custom
+                && self
+                    .values
+                    .iter()
+                    .any(|(_, m)| matches!(m, Matcher::Custom(f) if f(value))))
+    }
+
+    /// What the key alone decides.
+    fn key_rule(&self, key: &str) -> KeyRule {
+        if self.key_matches(key) {
+            KeyRule::Mask
+        } else if ENUMERATED_KEYS.contains(&key) {
+            KeyRule::Enumerated
+        } else {
+            KeyRule::Scan
+        }
+    }
+
+    /// [`Self::key_rule`] through the per-thread cache (attribute keys repeat endlessly).
+    fn key_rule_in(&self, cache: &mut KeyCache, key: &str) -> KeyRule {
         if cache.id != self.id || cache.map.len() > 4096 {
             *cache = KeyCache::new(self.id);
         }
@@ -174,7 +237,7 @@ impl Redactor {
         let addr = key.as_ptr() as usize;
         let set =
             2 * (((addr ^ key.len()) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize;
-        let hit = |slot: &(usize, Rc<str>, bool)| slot.0 == addr && *slot.1 == *key;
+        let hit = |slot: &(usize, Rc<str>, KeyRule)| slot.0 == addr && *slot.1 == *key;
         if hit(&cache.recent[set]) {
             return cache.recent[set].2;
         }
@@ -186,7 +249,7 @@ impl Redactor {
         let (text, m) = match cache.map.get_key_value(key) {
             Some((text, &m)) => (text.clone(), m),
             None => {
-                let m = self.key_matches(key);
+                let m = self.key_rule(key);
                 let text: Rc<str> = Rc::from(key);
                 cache.map.insert(text.clone(), m);
                 (text, m)
@@ -203,17 +266,22 @@ impl Redactor {
     }
 
     fn redact_kv_in(&self, cache: &mut KeyCache, kv: &mut KeyValue) {
-        if self.key_matches_in(cache, kv.key.as_str()) {
-            kv.value = Value::String(MASK.into());
-            return;
-        }
+        let builtin = match self.key_rule_in(cache, kv.key.as_str()) {
+            KeyRule::Mask => {
+                kv.value = Value::String(MASK.into());
+                return;
+            }
+            KeyRule::Scan => true,
+            KeyRule::Enumerated if self.custom => false,
+            KeyRule::Enumerated => return,
+        };
         match &mut kv.value {
-            Value::String(s) if self.value_matches(s.as_str()) => {
+            Value::String(s) if self.scan(s.as_str(), builtin) => {
                 kv.value = Value::String(MASK.into());
             }
             Value::Array(Array::String(items)) => {
                 for s in items.iter_mut() {
-                    if self.value_matches(s.as_str()) {
+                    if self.scan(s.as_str(), builtin) {
                         *s = StringValue::from(MASK);
                     }
                 }
@@ -263,15 +331,15 @@ const RECENT: usize = 128;
 /// nothing.
 struct KeyCache {
     id: u64,
-    recent: Vec<(usize, Rc<str>, bool)>,
-    map: rustc_hash::FxHashMap<Rc<str>, bool>,
+    recent: Vec<(usize, Rc<str>, KeyRule)>,
+    map: rustc_hash::FxHashMap<Rc<str>, KeyRule>,
 }
 
 impl KeyCache {
     fn new(id: u64) -> Self {
         KeyCache {
             id,
-            recent: vec![(0, Rc::from(""), false); RECENT],
+            recent: vec![(0, Rc::from(""), KeyRule::Scan); RECENT],
             map: Default::default(),
         }
     }
@@ -636,6 +704,47 @@ mod tests {
                 .collect();
             assert_eq!(has_marker(&v), reference(&v), "{v:?}");
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+    }
+
+    /// Enumerated keys skip the built-in detectors only: a key rule still masks them, a
+    /// caller's value rule still sees them, and every other key is still scanned.
+    #[test]
+    fn enumerated_keys_skip_only_the_builtin_detectors() {
+        let masked = |r: &Redactor, k: &str, v: &str| {
+            let mut kv = KeyValue::new(k.to_string(), v.to_string());
+            r.redact_kv(&mut kv);
+            kv.value.as_str() == MASK
+        };
+        let email = "alice@example.com";
+        let r = Redactor::default();
+        for k in ENUMERATED_KEYS {
+            assert!(!masked(&r, k, email), "{k}");
+            // the same value under a scanned key is masked
+            assert!(masked(&r, &format!("{k}_text"), email), "{k}_text");
+        }
+        assert!(masked(&r, "url.path", email));
+        assert!(masked(&r, "http.route", email));
+        // a key rule wins over the enumeration
+        let r = Redactor::default().key("method");
+        assert!(masked(&r, "http.request.method", "GET"));
+        // a caller's value rule sees enumerated keys too
+        let r = Redactor::default().value_contains("internal-");
+        assert!(masked(&r, "gen_ai.provider.name", "internal-llm"));
+        assert!(!masked(&r, "gen_ai.provider.name", email));
+        assert!(masked(&r, "note", email));
+        // and arrays under enumerated keys follow the same rule
+        let mut kv = KeyValue::new(
+            "url.scheme",
+            Value::Array(Array::String(vec![email.into(), "internal-x".into()])),
+        );
+        r.redact_kv(&mut kv);
+        match &kv.value {
+            Value::Array(Array::String(items)) => {
+                assert_eq!(items[0].as_str(), email);
+                assert_eq!(items[1].as_str(), MASK);
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 
