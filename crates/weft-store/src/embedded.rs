@@ -109,6 +109,7 @@ struct Counters {
     retention_deleted: AtomicU64,
     wal_corrupt_frames: AtomicU64,
     queued_bytes: AtomicU64,
+    head_storage_reused: AtomicU64,
 }
 
 struct Shared {
@@ -117,6 +118,9 @@ struct Shared {
     blocks_dir: PathBuf,
     sealed: RwLock<Vec<Arc<SealedHead>>>,
     head: RwLock<Head>,
+    /// The storage of the last head cut under load, for the next head the WAL writer seals
+    /// one for (see [`crate::head::Storage`]); released when the store goes idle.
+    spare: Mutex<Option<crate::head::Storage>>,
     blocks: RwLock<Vec<Arc<Block>>>,
     catalog: RwLock<BTreeMap<String, BTreeSet<Operation>>>,
     counters: Counters,
@@ -237,6 +241,7 @@ impl EmbeddedStore {
             block_seq: AtomicU64::new(0),
             cut_lock: Mutex::new(()),
             maintenance: Mutex::new(()),
+            spare: Mutex::new(None),
             opts,
         });
         shared
@@ -314,6 +319,7 @@ impl EmbeddedStore {
             compactions: s.counters.compactions.load(Ordering::Relaxed),
             blocks_deleted_by_retention: s.counters.retention_deleted.load(Ordering::Relaxed),
             wal_corrupt_frames_skipped: s.counters.wal_corrupt_frames.load(Ordering::Relaxed),
+            head_storage_reused: s.counters.head_storage_reused.load(Ordering::Relaxed),
         }
     }
 
@@ -545,7 +551,16 @@ fn rotate(shared: &Shared, segment: &mut SegmentWriter) -> Result<u64> {
     *segment = next;
     let mut sealed = shared.sealed.write();
     let mut head = shared.head.write();
-    let next = Head::with_capacity(head.len(), head.trace_count());
+    let next = match shared.spare.lock().take() {
+        Some(storage) => {
+            shared
+                .counters
+                .head_storage_reused
+                .fetch_add(1, Ordering::Relaxed);
+            Head::with_storage(storage, head.len(), head.trace_count())
+        }
+        None => Head::with_capacity(head.len(), head.trace_count()),
+    };
     let old = std::mem::replace(&mut *head, next);
     sealed.push(Arc::new(SealedHead {
         head: old,
@@ -571,6 +586,11 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>, with_head: bool) -> 
         return Ok(false);
     }
     let with_head = with_head || shared.sealed.read().is_empty();
+    if with_head {
+        // not under load (the head is cut for its age, or on demand): the next head need not
+        // come fast, and an idle store should not keep a head's worth of memory
+        drop(shared.spare.lock().take());
+    }
     if with_head && shared.head.read().len() > 0 {
         let (tx, rx) = mpsc::channel();
         wal_tx
@@ -604,6 +624,13 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>, with_head: bool) -> 
             }
         }
         tracing::debug!(block = %id, spans = s.head.len(), "cut head into block");
+        // under load, the WAL writer seals the next head soon: it gets this one's memory
+        // (unless a query still reads this head; then the memory goes with the query)
+        if !with_head {
+            if let Ok(done) = Arc::try_unwrap(s) {
+                *shared.spare.lock() = Some(done.head.into_storage());
+            }
+        }
     }
     Ok(true)
 }

@@ -25,6 +25,15 @@ pub(crate) struct Head {
     pub approx_bytes: usize,
 }
 
+/// A head's span table and trace index, emptied, for the next head: its spans then land in
+/// pages already mapped instead of fresh ones the kernel must fault in and zero (the table of
+/// a 250k-span head is some 65 MB, allocated apart from the heap and unmapped when freed).
+pub(crate) struct Storage {
+    spans: Vec<FlatSpan>,
+    by_trace: HashMap<TraceId, u32, ahash::RandomState>,
+    prev_in_trace: Vec<u32>,
+}
+
 /// The end of a trace's chain of spans.
 const NONE: u32 = u32::MAX;
 
@@ -50,6 +59,44 @@ impl Head {
             max_start: 0,
             created: Instant::now(),
             approx_bytes: 0,
+        }
+    }
+
+    /// A head in `storage` (see [`Storage`]) with room for `spans` spans of `traces` traces.
+    pub fn with_storage(storage: Storage, spans: usize, traces: usize) -> Head {
+        let spans = spans.min(MAX_RESERVED_SPANS);
+        let Storage {
+            spans: mut table,
+            mut by_trace,
+            mut prev_in_trace,
+        } = storage;
+        // all three are empty: `reserve` makes room for this many in all
+        table.reserve(spans);
+        prev_in_trace.reserve(spans);
+        by_trace.reserve(traces.min(spans));
+        Head {
+            spans: table,
+            by_trace,
+            prev_in_trace,
+            ..Head::with_capacity(0, 0)
+        }
+    }
+
+    /// Drops the spans and keeps the memory they were in.
+    pub fn into_storage(self) -> Storage {
+        let Head {
+            mut spans,
+            mut by_trace,
+            mut prev_in_trace,
+            ..
+        } = self;
+        spans.clear();
+        by_trace.clear();
+        prev_in_trace.clear();
+        Storage {
+            spans,
+            by_trace,
+            prev_in_trace,
         }
     }
 

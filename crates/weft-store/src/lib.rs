@@ -160,6 +160,8 @@ pub struct StoreStats {
     pub compactions: u64,
     pub blocks_deleted_by_retention: u64,
     pub wal_corrupt_frames_skipped: u64,
+    /// How many heads took the memory of a head cut before them (embedded store only).
+    pub head_storage_reused: u64,
 }
 
 /// Evaluates the span-level conditions of a query on one span's facts; shared by the head

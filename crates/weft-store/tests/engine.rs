@@ -591,6 +591,46 @@ async fn full_heads_are_sealed_as_they_fill_and_cut_one_by_one() {
     s.close();
 }
 
+/// Under load, a head sealed after a cut takes the cut head's memory; the spans of the cut
+/// head never reappear in the new one, and nothing is lost.
+#[tokio::test]
+async fn a_new_head_reuses_the_memory_of_the_head_cut_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.block_max_spans = 10;
+    let (s, _) = EmbeddedStore::open(o).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut t = 0;
+    // rounds of three requests of 4 spans (each round seals a head of 8); each round waits
+    // for the cutter, whose cut leaves its memory to the head the next round seals
+    while s.stats().head_storage_reused < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no head reused a cut head's memory: {:?}",
+            s.stats()
+        );
+        for _ in 0..3 {
+            t += 1;
+            write(&s, batch(t, "svc", 4, false)).await;
+        }
+        // the open head holds at most 8 (a batch that would take it past 10 seals it first):
+        // more means a sealed head waits for the cutter
+        while s.stats().head_spans > 8 {
+            assert!(std::time::Instant::now() < deadline, "{:?}", s.stats());
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    let stats = s.stats();
+    assert_eq!(stats.block_spans + stats.head_spans, 4 * t, "{stats:?}");
+    for t in 1..=t {
+        let got = s.trace(tid(t)).await.unwrap().unwrap();
+        assert_eq!(sorted(got), sorted(batch(t, "svc", 4, false)), "trace {t}");
+    }
+    // the head holds only what came after the last seal
+    assert!(stats.head_spans <= 8, "{stats:?}");
+    s.close();
+}
+
 /// Blocks of mixed sizes never stall compaction: a run that the size limit cuts short is
 /// merged as far as it fits, and a level-0 block that no neighbour can join is rewritten alone
 /// one level up (stronger compression); a block over the limit is left alone. Nothing is lost.
