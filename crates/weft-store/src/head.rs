@@ -255,19 +255,31 @@ fn scope_key(s: &Scope) -> u64 {
     h.finish()
 }
 
+/// A span's memory, roughly: its table entry and its attribute entries. Attribute entries
+/// count by their size, which holds a key of up to 24 bytes inline (longer well-known keys are
+/// static); reading each key's length instead made the WAL writer touch every attribute of
+/// every span, memory another core had just written.
 fn approx_size(fs: &FlatSpan) -> usize {
-    fn kv(a: &[KeyValue]) -> usize {
-        a.iter().map(|k| k.key.len() + 32).sum()
-    }
+    const KV: usize = std::mem::size_of::<KeyValue>();
     let s = &fs.span;
-    256 + s.name.len()
-        + kv(&s.attributes)
-        + s.events
-            .iter()
-            .map(|e| 64 + kv(&e.attributes))
-            .sum::<usize>()
-        + s.links
-            .iter()
-            .map(|l| 64 + kv(&l.attributes))
-            .sum::<usize>()
+    let rare = |n: usize, kvs: usize| n * 64 + kvs * KV;
+    std::mem::size_of::<FlatSpan>()
+        + s.name.len()
+        + s.attributes.len() * KV
+        + if s.events.is_empty() {
+            0
+        } else {
+            rare(
+                s.events.len(),
+                s.events.iter().map(|e| e.attributes.len()).sum(),
+            )
+        }
+        + if s.links.is_empty() {
+            0
+        } else {
+            rare(
+                s.links.len(),
+                s.links.iter().map(|l| l.attributes.len()).sum(),
+            )
+        }
 }
