@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,25 +98,58 @@ enum Ctl {
 
 /// Batches spans for one exporter and exports them on weft's runtime.
 ///
-/// Spans go through their own bounded channel that the worker only drains (it never blocks on
-/// it), so sending a span never wakes a thread; the worker sleeps on a small control channel
-/// until the schedule delay passes, a batch is full, or a flush/shutdown arrives.
+/// Spans go into a bounded queue that the worker takes whole (it never blocks on it), so
+/// sending a span never wakes a thread; the worker sleeps on a small control channel until the
+/// schedule delay passes, a batch is full, or a flush/shutdown arrives.
 pub(crate) struct Batcher {
     name: &'static str,
-    spans: SyncSender<SpanData>,
+    queue: Arc<Queue>,
     ctl: SyncSender<Ctl>,
-    queued: Arc<AtomicUsize>,
     export_requested: Arc<AtomicBool>,
     max_batch: usize,
     stats: Arc<Stats>,
     worker: Mutex<Option<Worker>>,
 }
 
+/// The spans waiting for one exporter: a vector that `send` appends to under a lock held for
+/// one push, and that the worker swaps for the empty one it kept from its last take (so both
+/// keep their capacity: a fresh vector would grow, copy and fault in its pages on every round).
+/// A channel cost both sides an atomic exchange per span and the worker a receive per span;
+/// here the worker takes every queued span with one swap.
+struct Queue {
+    inner: Mutex<Queued>,
+    capacity: usize,
+}
+
+struct Queued {
+    spans: Vec<SpanData>,
+    /// the worker has stopped: what is sent now is dropped (and counted)
+    closed: bool,
+}
+
+impl Queue {
+    /// Swaps every queued span into `spare` (empty), unless fewer than `at_least` are queued;
+    /// returns whether it did.
+    fn take(&self, at_least: usize, spare: &mut Vec<SpanData>) -> bool {
+        let mut q = self.inner.lock();
+        if q.spans.is_empty() || q.spans.len() < at_least {
+            return false;
+        }
+        std::mem::swap(&mut q.spans, spare);
+        true
+    }
+
+    fn close(&self) {
+        self.inner.lock().closed = true;
+    }
+}
+
 struct Worker {
     exporter: Box<dyn DynExporter>,
-    spans: Receiver<SpanData>,
+    queue: Arc<Queue>,
+    /// the vector the last take left, emptied: the queue's next one
+    spare: Vec<SpanData>,
     ctl: Receiver<Ctl>,
-    queued: Arc<AtomicUsize>,
     export_requested: Arc<AtomicBool>,
     config: BatchConfig,
     scrub: Arc<Scrub>,
@@ -160,23 +193,27 @@ impl Batcher {
         rt: tokio::runtime::Handle,
         stats: Arc<Stats>,
     ) -> Self {
-        let (spans_tx, spans_rx) = sync_channel(config.max_queue_size);
+        let queue = Arc::new(Queue {
+            inner: Mutex::new(Queued {
+                spans: Vec::with_capacity(config.max_export_batch_size.min(config.max_queue_size)),
+                closed: false,
+            }),
+            capacity: config.max_queue_size,
+        });
         let (ctl_tx, ctl_rx) = sync_channel(64);
-        let queued = Arc::new(AtomicUsize::new(0));
         let export_requested = Arc::new(AtomicBool::new(false));
         Batcher {
             name,
-            spans: spans_tx,
+            queue: queue.clone(),
             ctl: ctl_tx,
-            queued: queued.clone(),
             export_requested: export_requested.clone(),
             max_batch: config.max_export_batch_size,
             stats: stats.clone(),
             worker: Mutex::new(Some(Worker {
                 exporter,
-                spans: spans_rx,
+                spare: Vec::with_capacity(config.max_export_batch_size.min(config.max_queue_size)),
+                queue,
                 ctl: ctl_rx,
-                queued,
                 export_requested,
                 config,
                 scrub,
@@ -204,14 +241,23 @@ impl Batcher {
     }
 
     pub(crate) fn send(&self, span: SpanData) {
-        match self.spans.try_send(span) {
-            Ok(()) => {
-                let n = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        let queued = {
+            let mut q = self.queue.inner.lock();
+            if q.closed || q.spans.len() >= self.queue.capacity {
+                None
+            } else {
+                q.spans.push(span);
+                Some(q.spans.len())
+            }
+        };
+        match queued {
+            Some(n) => {
                 if n >= self.max_batch && !self.export_requested.swap(true, Ordering::AcqRel) {
                     let _ = self.ctl.try_send(Ctl::ExportNow);
                 }
             }
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            // the span (if it was not queued) is dropped here, outside the lock
+            None => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -270,6 +316,8 @@ impl Worker {
                     next = Instant::now() + self.config.schedule_delay;
                 }
                 Ok(Ctl::Shutdown(reply)) => {
+                    // closed first: nothing can be queued after the last drain
+                    self.queue.close();
                     let r = self.drain(false);
                     let r2 = self.exporter.shutdown();
                     let _ = reply.send(r.and(r2));
@@ -280,6 +328,7 @@ impl Worker {
                     next = Instant::now() + self.config.schedule_delay;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
+                    self.queue.close();
                     let _ = self.drain(false);
                     let _ = self.exporter.shutdown();
                     return;
@@ -288,32 +337,44 @@ impl Worker {
         }
     }
 
-    /// Exports what is queued: everything, or only full batches.
+    /// Exports what is queued: everything, or nothing unless a batch is full. The queue is
+    /// taken whole and exported in batches of at most `max_export_batch_size`.
     fn drain(&mut self, full_only: bool) -> OTelSdkResult {
-        let max = self.config.max_export_batch_size;
+        let max = self.config.max_export_batch_size.max(1);
         let mut result = Ok(());
         loop {
-            if full_only && self.queued.load(Ordering::Relaxed) < max {
+            let mut taken = std::mem::take(&mut self.spare);
+            let at_least = if full_only { max } else { 1 };
+            if !self.queue.take(at_least, &mut taken) {
+                self.spare = taken;
                 return result;
             }
-            let mut batch = Vec::with_capacity(max.min(self.queued.load(Ordering::Relaxed).max(1)));
-            while batch.len() < max {
-                match self.spans.try_recv() {
-                    Ok(s) => {
-                        self.queued.fetch_sub(1, Ordering::Relaxed);
-                        batch.push(s);
-                    }
-                    Err(_) => break,
-                }
+            // batches in order, each span moved once (and the vector keeps its capacity)
+            let mut spans = taken.drain(..);
+            while spans.len() > 0 {
+                let batch: Vec<SpanData> = spans.by_ref().take(max).collect();
+                result = self.scrub_and_export(batch, result);
             }
-            if batch.is_empty() {
+            drop(spans);
+            self.spare = taken;
+            if full_only {
                 return result;
             }
-            self.scrub.apply(&mut batch);
-            let r = self.export(batch);
-            if r.is_err() {
-                result = r;
-            }
+        }
+    }
+
+    /// Scrubs and exports one batch; the first error so far, else this export's result.
+    fn scrub_and_export(
+        &mut self,
+        mut batch: Vec<SpanData>,
+        so_far: OTelSdkResult,
+    ) -> OTelSdkResult {
+        self.scrub.apply(&mut batch);
+        let r = self.export(batch);
+        if so_far.is_err() {
+            so_far
+        } else {
+            r
         }
     }
 

@@ -51,6 +51,60 @@ fn every_span_is_either_exported_or_counted_as_dropped() {
     assert_eq!(st.exported as usize, mem.spans().len());
 }
 
+/// The worker takes the queue whole and exports it in batches of at most
+/// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, in the order the spans ended, with nothing lost or
+/// exported twice: full batches while spans keep coming, the rest at shutdown.
+#[test]
+fn batches_keep_their_size_limit_and_the_spans_their_order() {
+    #[derive(Clone, Debug, Default)]
+    struct Batches(std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>);
+    impl opentelemetry_sdk::trace::SpanExporter for Batches {
+        async fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            let names = batch.iter().map(|s| s.name.to_string()).collect();
+            self.0.lock().unwrap().push(names);
+            Ok(())
+        }
+    }
+    let batches = Batches::default();
+    let guard = weft::builder()
+        .env(env(&[
+            ("OTEL_TRACES_EXPORTER", "none"),
+            // only full batches (and the final flush) export
+            ("OTEL_BSP_SCHEDULE_DELAY", "3600000"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "10000"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "100"),
+        ]))
+        .install_subscriber(false)
+        .with_exporter(batches.clone())
+        .init()
+        .unwrap();
+    let tracer = guard.tracer_provider().tracer("t");
+    let n = 2550;
+    for i in 0..n {
+        tracer.start(format!("s{i}")).end();
+        if i % 500 == 0 {
+            // let the worker take a queue of several batches at once, too
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let stats = guard.stats_handle();
+    drop(guard);
+    let got = batches.0.lock().unwrap().clone();
+    assert!(
+        got.iter().all(|b| !b.is_empty() && b.len() <= 100),
+        "{:?}",
+        got.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let names: Vec<String> = got.into_iter().flatten().collect();
+    let want: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    assert_eq!(names, want);
+    let st = stats.snapshot();
+    assert_eq!((st.exported, st.dropped, st.failed), (n as u64, 0, 0));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn dropping_the_guard_inside_a_current_thread_runtime_does_not_hang() {
     let mem = Memory::default();
