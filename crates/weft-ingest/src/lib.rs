@@ -146,9 +146,7 @@ impl Receiver {
                 )
             })?;
         // refuse for load before decoding: a refused request then costs almost nothing,
-        // which matters most exactly when the server is behind; short of the limit, a store
-        // that is behind first slows the request down
-        self.writer.pace().await;
+        // which matters most exactly when the server is behind
         self.writer.admit().map_err(|e| self.store_error(e))?;
         let (batch, rejected) = match encoding {
             // straight from the wire format into the model, no generated structs in between

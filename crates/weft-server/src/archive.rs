@@ -344,9 +344,6 @@ impl TraceWriter for ArchivingWriter {
     fn admit(&self) -> weft_store::Result<()> {
         self.inner.admit()
     }
-    async fn pace(&self) {
-        self.inner.pace().await
-    }
     async fn write(&self, req: WriteRequest) -> weft_store::Result<()> {
         let ids = trace_ids(&req.batch);
         self.inner.write(req).await?;

@@ -299,21 +299,6 @@ impl EmbeddedStore {
         }
     }
 
-    /// The approximate bytes of spans not yet in blocks: the head, the sealed heads, and
-    /// what waits for the WAL (what `max_memory_bytes` limits).
-    pub fn memory_in_use(&self) -> u64 {
-        self.in_memory()
-    }
-
-    fn in_memory(&self) -> u64 {
-        let heads = {
-            let sealed = self.shared.sealed.read();
-            let head = self.shared.head.read();
-            head.approx_bytes + sealed.iter().map(|s| s.head.approx_bytes).sum::<usize>()
-        };
-        heads as u64 + self.shared.counters.queued_bytes.load(Ordering::Relaxed)
-    }
-
     pub fn stats(&self) -> StoreStats {
         let s = &self.shared;
         let (head_spans, sealed_spans) = {
@@ -829,10 +814,6 @@ fn pick_compaction(
     stuck.into_iter().collect()
 }
 
-/// The longest [`TraceWriter::pace`] holds a request, and how often it looks again.
-pub const PACE_MAX_WAIT: Duration = Duration::from_millis(500);
-const PACE_STEP: Duration = Duration::from_millis(2);
-
 /// Whether the in-memory spans need the cutter now: a sealed head waits, the head is full,
 /// or more than a quarter of the memory limit is in use.
 fn cut_pending(shared: &Shared) -> bool {
@@ -901,7 +882,12 @@ impl TraceWriter for EmbeddedStore {
     /// Refuses while the spans in memory (head, sealed heads, queued for the WAL) exceed
     /// `max_memory_bytes`: the cutter is behind.
     fn admit(&self) -> Result<()> {
-        let in_memory = self.in_memory();
+        let in_memory = {
+            let sealed = self.shared.sealed.read();
+            let head = self.shared.head.read();
+            head.approx_bytes + sealed.iter().map(|s| s.head.approx_bytes).sum::<usize>()
+        } as u64
+            + self.shared.counters.queued_bytes.load(Ordering::Relaxed);
         if in_memory > self.shared.opts.max_memory_bytes as u64 {
             return Err(StoreError::Overloaded(format!(
                 "{in_memory} bytes of spans wait to be written to blocks (limit {})",
@@ -909,22 +895,6 @@ impl TraceWriter for EmbeddedStore {
             )));
         }
         Ok(())
-    }
-
-    /// Past half of `max_memory_bytes` (the cutter is several heads behind), holds the
-    /// request for up to [`PACE_MAX_WAIT`] while the cutter catches up. Without it, a
-    /// server whose CPU is short went on receiving at full speed until the limit, then
-    /// refused every request for the clients' retry delay (a second), in bursts.
-    async fn pace(&self) {
-        let limit = self.shared.opts.max_memory_bytes as u64;
-        let waited = std::time::Instant::now();
-        loop {
-            let m = self.in_memory();
-            if m <= limit / 2 || m > limit || waited.elapsed() >= PACE_MAX_WAIT {
-                return;
-            }
-            tokio::time::sleep(PACE_STEP).await;
-        }
     }
 
     async fn write(&self, req: WriteRequest) -> Result<()> {

@@ -77,11 +77,6 @@ pub trait TraceWriter: Send + Sync {
     fn admit(&self) -> Result<()> {
         Ok(())
     }
-
-    /// Waits (briefly, and only when the backend is behind but not yet at its limit) before a
-    /// request is decoded: the server then spends less CPU receiving and more catching up,
-    /// and clients see slower answers instead of refusals and their retry delays.
-    async fn pace(&self) {}
 }
 
 /// A search over spans: a trace matches when one of its spans satisfies every condition

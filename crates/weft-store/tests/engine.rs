@@ -336,54 +336,6 @@ async fn overload_is_reported_not_buffered_without_bound() {
     s.close();
 }
 
-/// Past half of the memory limit, a request is held (for at most `PACE_MAX_WAIT`) until the
-/// cutter has brought the spans in memory back under half, rather than taken at full speed
-/// until the limit refuses everything; under half it is not held at all.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_store_behind_paces_requests_short_of_its_limit() {
-    use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = opts(dir.path());
-    o.max_memory_bytes = 60_000;
-    let limit = o.max_memory_bytes as u64;
-    let (s, _) = EmbeddedStore::open(o).unwrap();
-    let t = Instant::now();
-    s.pace().await;
-    assert!(
-        t.elapsed() < Duration::from_millis(100),
-        "{:?}",
-        t.elapsed()
-    );
-    // fill past half faster than the cutter's round (it cuts once the head holds a quarter)
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut paced = 0;
-    let mut t = 0;
-    while paced < 3 {
-        assert!(Instant::now() < deadline, "never got past half the limit");
-        t += 1;
-        write(&s, batch(t, "svc", 4, false)).await;
-        let m = s.memory_in_use();
-        if m <= limit / 2 || m > limit {
-            continue;
-        }
-        let started = Instant::now();
-        s.pace().await;
-        let waited = started.elapsed();
-        // back under half (the cutter caught up), or held for the longest wait
-        assert!(
-            s.memory_in_use() <= limit / 2 || waited >= weft_store::embedded::PACE_MAX_WAIT,
-            "pace returned after {waited:?} with {} of {limit} bytes in memory",
-            s.memory_in_use()
-        );
-        paced += 1;
-    }
-    // nothing written was lost on the way
-    for t in 1..=t {
-        assert!(s.trace(tid(t)).await.unwrap().is_some(), "trace {t}");
-    }
-    s.close();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn limited_search_equals_brute_force_across_overlapping_blocks() {
     let dir = tempfile::tempdir().unwrap();
