@@ -28,6 +28,7 @@ pub(crate) struct Head {
 /// A head's span table and trace index, emptied, for the next head: its spans then land in
 /// pages already mapped instead of fresh ones the kernel must fault in and zero (the table of
 /// a 250k-span head is some 65 MB, allocated apart from the heap and unmapped when freed).
+#[derive(Default)]
 pub(crate) struct Storage {
     spans: Vec<FlatSpan>,
     by_trace: HashMap<TraceId, u32, ahash::RandomState>,
@@ -48,21 +49,10 @@ impl Head {
     /// A head with room for `spans` spans of `traces` traces (the size of the head it
     /// follows, so that it does not regrow and rehash from nothing after every cut).
     pub fn with_capacity(spans: usize, traces: usize) -> Head {
-        let spans = spans.min(MAX_RESERVED_SPANS);
-        Head {
-            spans: Vec::with_capacity(spans),
-            by_trace: HashMap::with_capacity_and_hasher(traces.min(spans), Default::default()),
-            prev_in_trace: Vec::with_capacity(spans),
-            resources: HashMap::new(),
-            scopes: HashMap::new(),
-            min_start: u64::MAX,
-            max_start: 0,
-            created: Instant::now(),
-            approx_bytes: 0,
-        }
+        Head::with_storage(Storage::default(), spans, traces)
     }
 
-    /// A head in `storage` (see [`Storage`]) with room for `spans` spans of `traces` traces.
+    /// [`Self::with_capacity`] in `storage` (see [`Storage`]): the room it already has counts.
     pub fn with_storage(storage: Storage, spans: usize, traces: usize) -> Head {
         let spans = spans.min(MAX_RESERVED_SPANS);
         let Storage {
@@ -78,7 +68,12 @@ impl Head {
             spans: table,
             by_trace,
             prev_in_trace,
-            ..Head::with_capacity(0, 0)
+            resources: HashMap::new(),
+            scopes: HashMap::new(),
+            min_start: u64::MAX,
+            max_start: 0,
+            created: Instant::now(),
+            approx_bytes: 0,
         }
     }
 
