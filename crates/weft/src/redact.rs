@@ -60,13 +60,8 @@ const STRONG: &[&str] = &[
 
 type ValueMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
-/// A value rule: one of the built-in detectors (which share one cheap pre-scan) or a
-/// caller's function.
-#[derive(Clone)]
-enum Matcher {
-    Builtin(fn(&str) -> bool),
-    Custom(ValueMatcher),
-}
+/// A built-in value detector.
+type Detector = fn(&str) -> bool;
 
 /// Masks attribute values. Build with [`Redactor::default`] (the default rules) or
 /// [`Redactor::empty`], then add rules.
@@ -75,10 +70,9 @@ pub struct Redactor {
     /// changes with every rule, so per-thread caches of key decisions know when to reset
     id: u64,
     keys: Vec<String>,
-    values: Vec<(String, Matcher)>,
-    /// whether `values` holds a built-in detector, and a caller's rule
-    builtin: bool,
-    custom: bool,
+    /// the built-in value detectors (which share one cheap pre-scan), and the caller's rules
+    builtin: Vec<(String, Detector)>,
+    custom: Vec<(String, ValueMatcher)>,
 }
 
 /// What an attribute's key alone decides.
@@ -98,7 +92,12 @@ impl fmt::Debug for Redactor {
             .field("keys", &self.keys)
             .field(
                 "values",
-                &self.values.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                &self
+                    .builtin
+                    .iter()
+                    .map(|(n, _)| n)
+                    .chain(self.custom.iter().map(|(n, _)| n))
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -110,14 +109,13 @@ impl Default for Redactor {
     fn default() -> Self {
         let mut r = Redactor::empty().keys(DEFAULT_KEYS.iter().copied());
         for (name, f) in [
-            ("email", looks_like_email as fn(&str) -> bool),
+            ("email", looks_like_email as Detector),
             ("auth-scheme", looks_like_auth_header),
             ("jwt", looks_like_jwt),
             ("api-key", looks_like_api_key),
         ] {
-            r.values.push((name.into(), Matcher::Builtin(f)));
+            r.builtin.push((name.into(), f));
         }
-        r.builtin = true;
         r.id = next_id();
         r
     }
@@ -129,9 +127,8 @@ impl Redactor {
         Redactor {
             id: next_id(),
             keys: Vec::new(),
-            values: Vec::new(),
-            builtin: false,
-            custom: false,
+            builtin: Vec::new(),
+            custom: Vec::new(),
         }
     }
 
@@ -168,9 +165,7 @@ impl Redactor {
         name: impl Into<String>,
         matcher: impl Fn(&str) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.values
-            .push((name.into(), Matcher::Custom(Arc::new(matcher))));
-        self.custom = true;
+        self.custom.push((name.into(), Arc::new(matcher)));
         self.id = next_id();
         self
     }
@@ -202,17 +197,10 @@ impl Redactor {
         // the built-in detectors all need a marker (`@`, `eyJ`, a key prefix, an auth
         // scheme) that one pass over the bytes finds; most values have none
         (builtin
-            && self.builtin
+            && !self.builtin.is_empty()
             && has_marker(value)
-            && self
-                .values
-                .iter()
-                .any(|(_, m)| matches!(m, Matcher::Builtin(f) if f(value))))
-            || (self.custom
-                && self
-                    .values
-                    .iter()
-                    .any(|(_, m)| matches!(m, Matcher::Custom(f) if f(value))))
+            && self.builtin.iter().any(|(_, f)| f(value)))
+            || self.custom.iter().any(|(_, f)| f(value))
     }
 
     /// What the key alone decides.
@@ -272,7 +260,7 @@ impl Redactor {
                 return;
             }
             KeyRule::Scan => true,
-            KeyRule::Enumerated if self.custom => false,
+            KeyRule::Enumerated if !self.custom.is_empty() => false,
             KeyRule::Enumerated => return,
         };
         match &mut kv.value {
