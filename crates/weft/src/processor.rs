@@ -128,11 +128,11 @@ struct Queued {
 }
 
 impl Queue {
-    /// Swaps every queued span into `spare` (empty), unless fewer than `at_least` are queued;
-    /// returns whether it did.
+    /// Swaps every queued span into `spare` (empty), unless fewer than `at_least` (at least
+    /// one) are queued; returns whether it did.
     fn take(&self, at_least: usize, spare: &mut Vec<SpanData>) -> bool {
         let mut q = self.inner.lock();
-        if q.spans.is_empty() || q.spans.len() < at_least {
+        if q.spans.len() < at_least.max(1) {
             return false;
         }
         std::mem::swap(&mut q.spans, spare);
@@ -193,9 +193,11 @@ impl Batcher {
         rt: tokio::runtime::Handle,
         stats: Arc<Stats>,
     ) -> Self {
+        // the queue's two vectors start with room for one batch
+        let room = config.max_export_batch_size.min(config.max_queue_size);
         let queue = Arc::new(Queue {
             inner: Mutex::new(Queued {
-                spans: Vec::with_capacity(config.max_export_batch_size.min(config.max_queue_size)),
+                spans: Vec::with_capacity(room),
                 closed: false,
             }),
             capacity: config.max_queue_size,
@@ -211,7 +213,7 @@ impl Batcher {
             stats: stats.clone(),
             worker: Mutex::new(Some(Worker {
                 exporter,
-                spare: Vec::with_capacity(config.max_export_batch_size.min(config.max_queue_size)),
+                spare: Vec::with_capacity(room),
                 queue,
                 ctl: ctl_rx,
                 export_requested,
