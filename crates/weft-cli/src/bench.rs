@@ -55,6 +55,12 @@ pub struct BenchArgs {
     /// Fraction of traces with an error span
     #[arg(long, default_value_t = 0.01)]
     error_rate: f64,
+    /// Encode every request before the clock starts (needs --spans), then only send them.
+    /// Generating requests costs the load generator about as much CPU as sending them; on a
+    /// machine shared with the server that CPU is taken from the server being measured. The
+    /// requests are held in memory: about 400 bytes per span.
+    #[arg(long, requires = "spans")]
+    pregenerate: bool,
     /// After sending: fetch this many random sent traces by id and report latency
     #[arg(long, default_value_t = 0)]
     query_samples: usize,
@@ -86,6 +92,73 @@ const TRACEQL_DEFAULTS: &[&str] = &[
     r#"{ resource.service.name = "frontend" } >> { span.db.system.name = "postgresql" }"#,
     r#"{ resource.service.name = "inventory" } | count() > 2"#,
 ];
+
+/// An export request ready to send: its body, the id of its first trace (a sample for the
+/// trace-by-id latency) and its span count.
+type Prepared = (prost::bytes::Bytes, [u8; 16], usize);
+
+/// Encodes one request of about `batch` spans with `gen`.
+fn prepare(
+    gen: &weft_proto::synthetic::Workload,
+    rng: &mut impl Rng,
+    batch: usize,
+    scratch: &mut weft_proto::synthetic::EncodeScratch,
+) -> Prepared {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(batch * 400);
+    let (ids, n) = gen.encode_request(rng, batch, now, scratch, &mut body);
+    (prost::bytes::Bytes::from(body), ids[0], n)
+}
+
+/// Every request of a `--pregenerate` run, encoded before the clock starts, and the next one
+/// to send.
+struct Pregenerated {
+    requests: Vec<Prepared>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+/// Encodes requests until they hold `spans` spans, with progress on stderr.
+fn pregenerate(
+    gen: &weft_proto::synthetic::Workload,
+    spans: u64,
+    batch: usize,
+) -> anyhow::Result<Pregenerated> {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let mut scratch = weft_proto::synthetic::EncodeScratch::default();
+    let mut requests = Vec::with_capacity((spans as usize).div_ceil(batch.max(1)));
+    let (mut total, mut bytes) = (0u64, 0usize);
+    let started = Instant::now();
+    let mut shown = Instant::now();
+    while total < spans {
+        let r = prepare(gen, &mut rng, batch, &mut scratch);
+        if r.2 == 0 {
+            bail!("the workload generated an empty request: check --batch-spans");
+        }
+        total += r.2 as u64;
+        bytes += r.0.len();
+        requests.push(r);
+        if shown.elapsed() >= Duration::from_secs(1) {
+            shown = Instant::now();
+            eprintln!(
+                "  pregenerating: {total} of {spans} spans, {} MiB",
+                bytes >> 20
+            );
+        }
+    }
+    eprintln!(
+        "weft bench: pregenerated {} requests, {total} spans, {} MiB in {:.1}s",
+        requests.len(),
+        bytes >> 20,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Pregenerated {
+        requests,
+        next: Default::default(),
+    })
+}
 
 struct Shared {
     sent_spans: AtomicU64,
@@ -168,6 +241,17 @@ impl tonic::codec::Decoder for RawExport {
             .map(Some)
             .map_err(|e| tonic::Status::internal(format!("bad export response: {e}")))
     }
+}
+
+/// This process's CPU time so far (user and system), in seconds.
+fn own_cpu_seconds() -> Option<f64> {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) } == 0;
+    // SAFETY: zero-initialized, and filled in when the call succeeded
+    let u = unsafe { u.assume_init() };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    ok.then(|| secs(u.ru_utime) + secs(u.ru_stime))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -274,9 +358,20 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let pregenerated = match (a.pregenerate, a.spans) {
+        (true, Some(spans)) => {
+            let gen = gen.clone();
+            let batch = a.batch_spans;
+            Some(Arc::new(
+                tokio::task::spawn_blocking(move || pregenerate(&gen, spans, batch)).await??,
+            ))
+        }
+        _ => None,
+    };
     let http = reqwest::Client::new();
     let api = a.server.trim_end_matches('/').to_string();
     let cpu_before = server_cpu_seconds(&http, &api).await;
+    let own_cpu_before = own_cpu_seconds();
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..a.concurrency.max(1) {
@@ -287,6 +382,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
         let batch = a.batch_spans;
         let limit = a.spans;
+        let pregenerated = pregenerated.clone();
         workers.push(tokio::spawn(async move {
             // a small, fast generator: the load generator's CPU is taken from the server it
             // measures when both run on one machine
@@ -294,7 +390,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             let mut scratch = weft_proto::synthetic::EncodeScratch::default();
             let wstart = Instant::now();
             let mut wsent = 0u64;
-            let mut retry: Option<(prost::bytes::Bytes, Vec<[u8; 16]>, usize)> = None;
+            let mut retry: Option<Prepared> = None;
             let mut backoff = RETRY_FIRST;
             while !shared.stop.load(Ordering::Relaxed) && wstart.elapsed() < duration {
                 if let Some(l) = limit {
@@ -309,20 +405,16 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                         tokio::time::sleep(due - el).await;
                     }
                 }
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0);
                 // a refused request is sent again, after a pause that doubles (as an OTLP
                 // exporter backs off), not replaced by a new one
-                let (body, ids, n) = match retry.take() {
-                    Some(r) => r,
-                    None => {
-                        let mut body = Vec::with_capacity(batch * 400);
-                        let (ids, n) =
-                            gen.encode_request(&mut rng, batch, now, &mut scratch, &mut body);
-                        (prost::bytes::Bytes::from(body), ids, n)
-                    }
+                let (body, first_id, n) = match (retry.take(), &pregenerated) {
+                    (Some(r), _) => r,
+                    (None, Some(p)) => match p.requests.get(p.next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        Some(r) => r.clone(),
+                        None => break,
+                    },
+                    (None, None) => prepare(&gen, &mut rng, batch, &mut scratch),
                 };
                 let t = Instant::now();
                 // spans the server accepted: all of them, less those it reports rejected
@@ -358,11 +450,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                     let _ = lock(&shared.latencies).record(us.max(1));
                     let mut samples = lock(&shared.sample_ids);
                     if samples.len() < 100_000 {
-                        samples.push(ids[0]);
+                        samples.push(first_id);
                     }
                 } else {
                     shared.failed_requests.fetch_add(1, Ordering::Relaxed);
-                    retry = Some((body, ids, n));
+                    retry = Some((body, first_id, n));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(RETRY_MAX);
                 }
@@ -392,6 +484,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     progress.abort();
     let elapsed = started.elapsed().as_secs_f64();
+    let own_cpu = own_cpu_before.zip(own_cpu_seconds()).map(|(b, a)| a - b);
     let sent = shared.sent_spans.load(Ordering::Relaxed);
     let failed = shared.failed_requests.load(Ordering::Relaxed);
     let h = lock(&shared.latencies).clone();
@@ -408,6 +501,18 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         h.value_at_quantile(0.99) as f64 / 1e3,
         h.max() as f64 / 1e3
     );
+    if let Some(c) = own_cpu {
+        // on a machine shared with the server, this is CPU the server did not get
+        println!(
+            "client CPU:          {c:.3} s, {:.2} µs per span (while sending{})",
+            c * 1e6 / sent.max(1) as f64,
+            if a.pregenerate {
+                ", pregenerated"
+            } else {
+                ", generating"
+            }
+        );
+    }
     if sent == 0 {
         bail!("no span was accepted: is the server running at {endpoint}?");
     }

@@ -179,6 +179,18 @@ async fn many_blocks_under_a_low_open_file_limit() {
     assert_eq!(v["traces"].as_array().unwrap().len(), 80);
 }
 
+/// `--pregenerate` encodes a known number of spans up front, so it needs `--spans`.
+#[test]
+fn bench_pregenerate_needs_a_span_count() {
+    let out = std::process::Command::new(bin())
+        .args(["bench", "--pregenerate", "--endpoint", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--spans"), "{err}");
+}
+
 /// `weft bench` against the real server: every span it sends is acknowledged and stored, the
 /// traces it samples are all found, and with `--compact` it merges blocks and reports bytes
 /// per span again.
@@ -233,13 +245,22 @@ fn bench_sends_stores_compacts_and_reports() {
             .parse()
             .unwrap()
     };
-    // the first run's data is flushed into one block, the second's into another
-    let first = bench(&[]);
+    // the first run's data is flushed into one block, the second's into another; the first
+    // encodes its requests before sending them, the second while sending
+    let first = bench(&["--pregenerate"]);
     let accepted1: u64 = field(&first, "accepted spans:").parse().unwrap();
     assert!(accepted1 >= 4000, "{first}");
+    assert!(
+        field(&first, "client CPU:").ends_with("(while sending, pregenerated)"),
+        "{first}"
+    );
     assert_eq!(stored(&first), accepted1, "{first}");
     let second = bench(&["--compact", "--search-samples", "3"]);
     let accepted2: u64 = field(&second, "accepted spans:").parse().unwrap();
+    assert!(
+        field(&second, "client CPU:").ends_with("(while sending, generating)"),
+        "{second}"
+    );
     assert_eq!(stored(&second), accepted1 + accepted2, "{second}");
     let per_span: f64 = field(&second, "bytes on disk/span:").parse().unwrap();
     assert!(per_span > 0.0 && per_span < 1000.0, "{second}");
