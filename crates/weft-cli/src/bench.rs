@@ -243,17 +243,6 @@ impl tonic::codec::Decoder for RawExport {
     }
 }
 
-/// This process's CPU time so far (user and system), in seconds.
-fn own_cpu_seconds() -> Option<f64> {
-    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value
-    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) } == 0;
-    // SAFETY: zero-initialized, and filled in when the call succeeded
-    let u = unsafe { u.assume_init() };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    ok.then(|| secs(u.ru_utime) + secs(u.ru_stime))
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -371,7 +360,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let api = a.server.trim_end_matches('/').to_string();
     let cpu_before = server_cpu_seconds(&http, &api).await;
-    let own_cpu_before = own_cpu_seconds();
+    let own_cpu_before = weft_server::process_cpu_seconds();
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..a.concurrency.max(1) {
@@ -484,7 +473,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     progress.abort();
     let elapsed = started.elapsed().as_secs_f64();
-    let own_cpu = own_cpu_before.zip(own_cpu_seconds()).map(|(b, a)| a - b);
+    let own_cpu = own_cpu_before
+        .zip(weft_server::process_cpu_seconds())
+        .map(|(b, a)| a - b);
     let sent = shared.sent_spans.load(Ordering::Relaxed);
     let failed = shared.failed_requests.load(Ordering::Relaxed);
     let h = lock(&shared.latencies).clone();

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod config;
 mod jaeger_api;
 mod metrics;
+pub use metrics::process_cpu_seconds;
 mod query_api;
 pub mod sampling_api;
 mod ui;

@@ -130,36 +130,49 @@ fn write_metric(
     );
 }
 
+/// The numeric fields of /proc/self/stat by their number in proc(5) (Linux only): the fields
+/// after the command name, which is in parentheses and may itself hold spaces.
+fn proc_self_stat() -> Option<impl Fn(usize) -> Option<f64>> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    // `after` starts at field 3 (state)
+    let fields: Vec<String> = after.split_whitespace().map(String::from).collect();
+    Some(move |n: usize| -> Option<f64> { fields.get(n.checked_sub(3)?)?.parse().ok() })
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a system configuration value
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
+}
+
+/// This process's CPU time so far, user and system, in seconds (`process_cpu_seconds_total`);
+/// `None` where /proc is not there.
+pub fn process_cpu_seconds() -> Option<f64> {
+    cpu_seconds(&proc_self_stat()?)
+}
+
+/// utime and stime (fields 14 and 15, in clock ticks), in seconds.
+fn cpu_seconds(field: &impl Fn(usize) -> Option<f64>) -> Option<f64> {
+    Some((field(14)? + field(15)?) / clock_ticks_per_second())
+}
+
 /// The standard process metrics of Prometheus client libraries (CPU time, memory, file
 /// descriptors, start time), from /proc on Linux; none elsewhere.
 fn process_metrics() -> Vec<(&'static str, &'static str, &'static str, f64)> {
     let mut out = Vec::new();
-    // /proc/self/stat: the fields after the command name, which is in parentheses and may
-    // itself hold spaces; utime and stime are fields 14 and 15 (clock ticks), starttime 22
-    // (ticks after boot), vsize 23 (bytes) and rss 24 (pages)
-    let Some(stat) = std::fs::read_to_string("/proc/self/stat").ok() else {
+    // starttime is field 22 (ticks after boot), vsize 23 (bytes) and rss 24 (pages)
+    let Some(field) = proc_self_stat() else {
         return out;
     };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return out;
-    };
-    // `after` starts at field 3 (state)
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |n: usize| -> Option<f64> { fields.get(n - 3)?.parse().ok() };
     // SAFETY: sysconf only reads a system configuration value
-    let (ticks, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_CLK_TCK),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    let (ticks, page) = (ticks.max(1) as f64, page.max(1) as f64);
-    if let (Some(user), Some(system)) = (field(14), field(15)) {
+    let page = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(1) as f64;
+    let ticks = clock_ticks_per_second();
+    if let Some(cpu) = cpu_seconds(&field) {
         out.push((
             "process_cpu_seconds_total",
             "counter",
             "Total user and system CPU time spent in seconds.",
-            (user + system) / ticks,
+            cpu,
         ));
     }
     if let Some(v) = field(23) {
