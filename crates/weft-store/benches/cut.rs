@@ -6,6 +6,10 @@
 //!
 //! `cargo bench -p weft-store --bench cut`; `CUT_SPANS=1000000` cuts a head of the size the
 //! server cuts under load, whose arrays no longer fit in the cache.
+//!
+//! The `probe` group reads one trace back by id from such a block, as `GET
+//! /api/v1/traces/{id}` does from each block whose bloom filter admits the id: from a block
+//! as cut (level 0) and from one as compaction writes it (level 1, stronger compression).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::SeedableRng;
@@ -90,5 +94,39 @@ fn cut(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cut);
+fn probe(c: &mut Criterion) {
+    let spans = spans();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ids: Vec<weft_model::TraceId> = spans.iter().map(|fs| fs.span.trace_id).collect();
+    ids.sort();
+    ids.dedup();
+    // a fixed pseudo-random order, so that consecutive probes land in different pages
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    rand::seq::SliceRandom::shuffle(&mut ids[..], &mut rng);
+    let mut g = c.benchmark_group(format!("probe a block of {} spans", spans.len()));
+    for level in [0, 1] {
+        let block = weft_store::block::write_block(
+            dir.path(),
+            &format!("level{level}"),
+            spans.iter().collect(),
+            0,
+            level,
+            1,
+            Vec::new(),
+        )
+        .expect("block written");
+        let mut next = ids.iter().cycle();
+        g.bench_function(format!("trace_by_id level {level}"), |b| {
+            b.iter(|| {
+                let id = next.next().expect("a trace id");
+                let trace = block.trace(id).expect("the trace reads");
+                assert!(!trace.is_empty());
+                trace
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cut, probe);
 criterion_main!(benches);

@@ -1174,13 +1174,28 @@ impl Block {
             if pages.as_ref().is_some_and(|p| p.row_count() == 0) {
                 continue;
             }
-            for batch in self.reader(None, Some(vec![g]), pages)? {
-                let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
+            // late materialization: the trace-id column of the selected pages decides which
+            // rows are the trace's, and only those rows of the other columns are decoded.
+            // Decoding every column of a whole page (8,192 rows: strings copied, dictionaries
+            // of plain-encoded pages rebuilt) to keep the trace's few rows made a probe cost
+            // milliseconds.
+            let want = id.0;
+            let is_trace = move |batch: RecordBatch| {
                 let ids = batch.column(0).as_fixed_size_binary();
-                // rows are sorted by trace id: find the run
-                let lo = partition_point(ids.len(), |i| ids.value(i) < &id.0[..]);
-                let hi = partition_point(ids.len(), |i| ids.value(i) <= &id.0[..]);
-                for row in lo..hi {
+                // rows are sorted by trace id: the trace is one run
+                let lo = partition_point(ids.len(), |i| ids.value(i) < &want[..]);
+                let hi = partition_point(ids.len(), |i| ids.value(i) <= &want[..]);
+                Ok(arrow_array::BooleanArray::from_iter(
+                    (0..ids.len()).map(|i| Some((lo..hi).contains(&i))),
+                ))
+            };
+            let filter = RowFilter::new(vec![Box::new(ArrowPredicateFn::new(
+                self.projection(&[col::TRACE_ID])?,
+                is_trace,
+            ))]);
+            for batch in self.filtered_reader(None, Some(vec![g]), pages, Some(filter))? {
+                let batch = batch.map_err(|e| pq_err(&self.dir, e))?;
+                for row in 0..batch.num_rows() {
                     dec.push(&batch, row, &mut out)
                         .map_err(|m| corrupt(&self.dir, m))?;
                 }
@@ -1190,7 +1205,8 @@ impl Block {
         Ok(out)
     }
 
-    /// How many rows a trace-by-id probe for `id` decodes (for tests and diagnostics).
+    /// How many rows' trace ids a trace-by-id probe for `id` decodes (for tests and
+    /// diagnostics); the other columns are decoded for the trace's own rows only.
     pub fn trace_rows_read(&self, id: &TraceId) -> usize {
         if !self.may_contain(id) {
             return 0;
