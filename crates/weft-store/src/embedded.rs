@@ -744,7 +744,7 @@ fn pause(shared: &Shared, d: Duration) -> bool {
     !shared.shutdown.load(Ordering::SeqCst)
 }
 
-/// Cuts the head into a block when it is big or old enough.
+/// Cuts the head into a block when it is big (in spans or in memory) or old enough.
 fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
     let interval = shared
         .opts
@@ -757,11 +757,13 @@ fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
         if shared.shutdown.load(Ordering::SeqCst) {
             break;
         }
-        let due = {
+        // memory counts too: spans big enough (LLM prompts and completions) fill the memory
+        // limit long before the head holds `block_max_spans` of them, and writers are refused
+        // until the head is cut
+        let due = cut_pending(&shared) || {
             let head = shared.head.read();
-            head.len() >= shared.opts.block_max_spans
-                || (head.len() > 0 && head.created.elapsed() >= shared.opts.block_max_age)
-        } || !shared.sealed.read().is_empty();
+            head.len() > 0 && head.created.elapsed() >= shared.opts.block_max_age
+        };
         failed = false;
         if due {
             if let Err(e) = cut_head(&shared, &wal_tx, false) {

@@ -336,6 +336,47 @@ async fn overload_is_reported_not_buffered_without_bound() {
     s.close();
 }
 
+/// Spans that fill the memory limit before the head holds `block_max_spans` of them (large
+/// LLM spans do) get the head cut at once: writers are refused for a moment, not until the
+/// head is `block_max_age` old.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_pressure_cuts_the_head_without_waiting_for_its_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.max_memory_bytes = 20_000;
+    o.block_max_age = std::time::Duration::from_secs(3600);
+    let (s, _) = EmbeddedStore::open(o).unwrap();
+    let started = std::time::Instant::now();
+    let (mut accepted, mut refused) = (0, 0);
+    let mut t = 0;
+    while accepted < 100 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{accepted} writes accepted, {refused} refused in 30 s: the head is not cut"
+        );
+        match s
+            .write(WriteRequest {
+                batch: batch(t, "svc", 4, false),
+                otlp_protobuf: None,
+            })
+            .await
+        {
+            Ok(()) => {
+                accepted += 1;
+                t += 1;
+            }
+            Err(e) => {
+                assert!(matches!(e, weft_store::StoreError::Overloaded(_)), "{e}");
+                refused += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    assert!(refused > 0, "the memory limit never refused a write");
+    assert!(s.stats().block_count > 1, "the head was never cut");
+    s.close();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn limited_search_equals_brute_force_across_overlapping_blocks() {
     let dir = tempfile::tempdir().unwrap();
