@@ -162,6 +162,9 @@ fn pregenerate(
 
 struct Shared {
     sent_spans: AtomicU64,
+    /// requests the server refused as overloaded (429, RESOURCE_EXHAUSTED, UNAVAILABLE)
+    refused_requests: AtomicU64,
+    /// requests that failed otherwise (an error status, a broken connection)
     failed_requests: AtomicU64,
     stop: AtomicBool,
     latencies: Mutex<Histogram<u64>>,
@@ -182,20 +185,45 @@ fn accepted_spans(sent: usize, resp: &ExportTraceServiceResponse) -> u64 {
     (sent as u64).saturating_sub(rejected.max(0) as u64)
 }
 
-/// Sends one export request, already encoded (`Workload::encode_request`), over gRPC; `None`
-/// when the call failed.
+/// Why the server did not accept a request. Both are sent again after a pause.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum NotAccepted {
+    /// The server refused it as overloaded, asking for a retry (HTTP 429 or 503, gRPC
+    /// RESOURCE_EXHAUSTED or UNAVAILABLE): its backpressure while it catches up.
+    Refused,
+    /// Any other error status, or no answer at all.
+    Failed,
+}
+
+impl NotAccepted {
+    fn of_grpc(code: tonic::Code) -> Self {
+        match code {
+            tonic::Code::ResourceExhausted | tonic::Code::Unavailable => NotAccepted::Refused,
+            _ => NotAccepted::Failed,
+        }
+    }
+
+    fn of_http(status: reqwest::StatusCode) -> Self {
+        match status.as_u16() {
+            429 | 503 => NotAccepted::Refused,
+            _ => NotAccepted::Failed,
+        }
+    }
+}
+
+/// Sends one export request, already encoded (`Workload::encode_request`), over gRPC.
 async fn export_grpc(
     grpc: &mut tonic::client::Grpc<tonic::transport::Channel>,
     body: prost::bytes::Bytes,
-) -> Option<ExportTraceServiceResponse> {
-    grpc.ready().await.ok()?;
+) -> Result<ExportTraceServiceResponse, NotAccepted> {
+    grpc.ready().await.map_err(|_| NotAccepted::Failed)?;
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     );
     grpc.unary(tonic::Request::new(body), path, RawExport)
         .await
-        .ok()
         .map(|r| r.into_inner())
+        .map_err(|s| NotAccepted::of_grpc(s.code()))
 }
 
 /// A gRPC codec for `TraceService/Export` whose request is the already-encoded message (tonic's
@@ -315,6 +343,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     ));
     let shared = Arc::new(Shared {
         sent_spans: AtomicU64::new(0),
+        refused_requests: AtomicU64::new(0),
         failed_requests: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         latencies: Mutex::new(Histogram::new(3).expect("histogram")),
@@ -426,26 +455,34 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                                 .ok()
                                 .and_then(|b| ExportTraceServiceResponse::decode(b).ok())
                                 .unwrap_or_default();
-                            Some(accepted_spans(n, &resp))
+                            Ok(accepted_spans(n, &resp))
                         }
-                        _ => None,
+                        Ok(r) => Err(NotAccepted::of_http(r.status())),
+                        Err(_) => Err(NotAccepted::Failed),
                     },
                 };
                 let us = t.elapsed().as_micros() as u64;
-                if let Some(n) = accepted {
-                    backoff = RETRY_FIRST;
-                    shared.sent_spans.fetch_add(n, Ordering::Relaxed);
-                    wsent += n;
-                    let _ = lock(&shared.latencies).record(us.max(1));
-                    let mut samples = lock(&shared.sample_ids);
-                    if samples.len() < 100_000 {
-                        samples.push(first_id);
+                match accepted {
+                    Ok(n) => {
+                        backoff = RETRY_FIRST;
+                        shared.sent_spans.fetch_add(n, Ordering::Relaxed);
+                        wsent += n;
+                        let _ = lock(&shared.latencies).record(us.max(1));
+                        let mut samples = lock(&shared.sample_ids);
+                        if samples.len() < 100_000 {
+                            samples.push(first_id);
+                        }
                     }
-                } else {
-                    shared.failed_requests.fetch_add(1, Ordering::Relaxed);
-                    retry = Some((body, first_id, n));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(RETRY_MAX);
+                    Err(why) => {
+                        match why {
+                            NotAccepted::Refused => &shared.refused_requests,
+                            NotAccepted::Failed => &shared.failed_requests,
+                        }
+                        .fetch_add(1, Ordering::Relaxed);
+                        retry = Some((body, first_id, n));
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(RETRY_MAX);
+                    }
                 }
             }
         }));
@@ -477,10 +514,13 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         .zip(weft_server::process_cpu_seconds())
         .map(|(b, a)| a - b);
     let sent = shared.sent_spans.load(Ordering::Relaxed);
+    let refused = shared.refused_requests.load(Ordering::Relaxed);
     let failed = shared.failed_requests.load(Ordering::Relaxed);
     let h = lock(&shared.latencies).clone();
     println!("accepted spans:      {sent}");
-    println!("failed requests:     {failed}");
+    // both were sent again until accepted: the figures above and below count each span once
+    println!("refused requests:    {refused} (server overloaded; sent again after a pause)");
+    println!("failed requests:     {failed} (other errors; sent again after a pause)");
     println!(
         "throughput:          {:.0} spans/s over {:.1}s",
         sent as f64 / elapsed,

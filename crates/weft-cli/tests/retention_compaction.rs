@@ -191,6 +191,65 @@ fn bench_pregenerate_needs_a_span_count() {
     assert!(err.contains("--spans"), "{err}");
 }
 
+/// A server short of memory refuses requests as overloaded until its cutter catches up;
+/// `weft bench` counts those apart from failures, sends each again, and every span ends up
+/// stored exactly once.
+#[test]
+fn bench_counts_refusals_apart_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // one request's spans are over the limit: the next request is refused until the head
+    // holding them is cut into a block
+    let server = Server::start(bin(), dir.path(), &["--max-memory", "1KiB"]);
+    let mut accepted = 0;
+    for protocol in ["grpc", "http"] {
+        let endpoint = match protocol {
+            "grpc" => format!("http://{}", server.otlp_grpc),
+            _ => format!("http://{}", server.otlp_http),
+        };
+        let out = std::process::Command::new(bin())
+            .args(["bench", "--protocol", protocol, "--endpoint", &endpoint])
+            .args(["--server", &format!("http://{}", server.http)])
+            .args([
+                "--spans",
+                "2000",
+                "--batch-spans",
+                "100",
+                "--concurrency",
+                "4",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let count = |prefix: &str| -> u64 {
+            let line = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"));
+            line.split_whitespace().next().unwrap().parse().unwrap()
+        };
+        assert!(count("refused requests:") > 0, "{protocol}: {stdout}");
+        assert_eq!(count("failed requests:"), 0, "{protocol}: {stdout}");
+        assert!(count("accepted spans:") >= 1000, "{protocol}: {stdout}");
+        accepted += count("accepted spans:");
+    }
+    // every accepted span is kept, once (the stored count settles while a cut moves spans
+    // from memory into a block)
+    let stored = || {
+        metric_blocking(&server, "weft_store_block_spans")
+            + metric_blocking(&server, "weft_store_head_spans")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stored() != accepted as f64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(stored(), accepted as f64);
+}
+
 /// `weft bench` against the real server: every span it sends is acknowledged and stored, the
 /// traces it samples are all found, and with `--compact` it merges blocks and reports bytes
 /// per span again.
