@@ -190,7 +190,7 @@ impl EmbeddedStore {
                         message: format!("a frame with a valid checksum does not decode: {e}"),
                     })?;
                 report.replayed_spans += batch.span_count() as u64;
-                head.push_batch(batch);
+                head.push_batch(batch, payload.len());
                 Ok(())
             })?;
             report.replayed_segments += 1;
@@ -440,11 +440,12 @@ fn span_keys(b: &Batch) -> impl Iterator<Item = (&str, &str, SpanKind)> {
 fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receiver<WalCmd>) {
     const GROUP_BYTES: usize = 32 << 20;
     let fsync = shared.opts.fsync == FsyncPolicy::Always;
-    let mut batches: Vec<Batch> = Vec::new();
+    // each batch with the size of its encoding (what it adds to the head's memory estimate)
+    let mut batches: Vec<(Batch, usize)> = Vec::new();
     let mut waiters: Vec<tokio::sync::oneshot::Sender<Result<()>>> = Vec::new();
     let mut queued: u64 = 0;
     let commit = |segment: &mut SegmentWriter,
-                  batches: &mut Vec<Batch>,
+                  batches: &mut Vec<(Batch, usize)>,
                   waiters: &mut Vec<tokio::sync::oneshot::Sender<Result<()>>>,
                   queued: &mut u64| {
         if waiters.is_empty() {
@@ -458,11 +459,14 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
         *queued = 0;
         match res {
             Ok(()) => {
-                update_catalog(&shared.catalog, batches.iter().flat_map(span_keys));
+                update_catalog(
+                    &shared.catalog,
+                    batches.iter().flat_map(|(b, _)| span_keys(b)),
+                );
                 {
                     let mut head = shared.head.write();
-                    for b in batches.drain(..) {
-                        head.push_batch(b);
+                    for (b, encoded) in batches.drain(..) {
+                        head.push_batch(b, encoded);
                     }
                 }
                 for w in waiters.drain(..) {
@@ -519,7 +523,7 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
                     segment.append(&payload);
                     group_bytes += payload.len();
                     queued += payload.len() as u64;
-                    batches.push(batch);
+                    batches.push((batch, payload.len()));
                     waiters.push(done);
                 }
                 WalCmd::Rotate { done } => {

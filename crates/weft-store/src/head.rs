@@ -99,7 +99,12 @@ impl Head {
         self.spans.len()
     }
 
-    pub fn push_batch(&mut self, mut batch: Batch) {
+    /// Adds a batch whose OTLP protobuf encoding is `encoded_bytes` long. The encoding's size
+    /// counts toward [`Head::approx_bytes`]: it holds every string of the batch, and attribute
+    /// values can be large (an LLM span's prompt and completion), so the memory limit holds
+    /// for them too.
+    pub fn push_batch(&mut self, mut batch: Batch, encoded_bytes: usize) {
+        self.approx_bytes += encoded_bytes;
         // equal resources and scopes from different requests share one allocation: less
         // memory, and a block cut from the head encodes each distinct resource once
         for rs in &mut batch.resource_spans {
@@ -250,10 +255,10 @@ fn scope_key(s: &Scope) -> u64 {
     h.finish()
 }
 
-/// A span's memory, roughly: its table entry and its attribute entries. Attribute entries
-/// count by their size, which holds a key of up to 24 bytes inline (longer well-known keys are
-/// static); reading each key's length instead made the WAL writer touch every attribute of
-/// every span, memory another core had just written.
+/// A span's memory, roughly, beyond its strings (counted by its batch's encoded size, see
+/// [`Head::push_batch`]): its table entry and its attribute entries. Reading each key's and
+/// value's length instead made the WAL writer touch every attribute of every span, memory
+/// another core had just written.
 fn approx_size(fs: &FlatSpan) -> usize {
     const KV: usize = std::mem::size_of::<KeyValue>();
     let s = &fs.span;

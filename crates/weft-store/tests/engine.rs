@@ -336,6 +336,47 @@ async fn overload_is_reported_not_buffered_without_bound() {
     s.close();
 }
 
+/// The memory limit counts attribute values: spans carrying large ones (an LLM span's prompt
+/// and completion) are refused once they fill it, not held until memory runs out.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_limit_counts_large_attribute_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.max_memory_bytes = 1 << 20;
+    let (s, _) = EmbeddedStore::open(o).unwrap();
+    // 300 kB each: four of them are over the limit, between two rounds of the cutter (200 ms)
+    // even on a disk that takes 50 ms per fsync
+    let prompt = "x".repeat(300_000);
+    let mut refused = 0;
+    for t in 0..30 {
+        let mut b = batch(t, "llm", 1, false);
+        b.resource_spans[0].scope_spans[0].spans[0]
+            .attributes
+            .push(KeyValue::new(
+                "gen_ai.prompt",
+                AnyValue::String(prompt.as_str().into()),
+            ));
+        match s
+            .write(WriteRequest {
+                batch: b,
+                otlp_protobuf: None,
+            })
+            .await
+        {
+            Ok(()) => {}
+            Err(e) => {
+                assert!(matches!(e, weft_store::StoreError::Overloaded(_)), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused > 0,
+        "9 MB of attribute values were taken under a 1 MiB limit"
+    );
+    s.close();
+}
+
 /// Spans that fill the memory limit before the head holds `block_max_spans` of them (large
 /// LLM spans do) get the head cut at once: writers are refused for a moment, not until the
 /// head is `block_max_age` old.
