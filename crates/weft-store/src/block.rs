@@ -1246,6 +1246,17 @@ impl Block {
         Some(RowSelection::from_consecutive_ranges(ranges, rows))
     }
 
+    /// The size of the block's span columns uncompressed (from the Parquet footer): about
+    /// the string bytes its spans hold in memory once read.
+    pub fn uncompressed_bytes(&self) -> u64 {
+        self.spans_meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.total_byte_size().max(0) as u64)
+            .sum()
+    }
+
     /// Every span in the block (for compaction).
     pub fn read_all(&self) -> Result<Vec<FlatSpan>> {
         let mut out = Vec::with_capacity(self.meta.span_count as usize);

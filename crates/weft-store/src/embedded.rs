@@ -648,7 +648,13 @@ fn compact_once(shared: &Shared) -> Result<bool> {
         for b in blocks.iter() {
             by_level.entry(b.meta.level).or_default().push(b.clone());
         }
-        pick_compaction(by_level, fan_in, shared.opts.compaction_max_spans as u64)
+        pick_compaction(
+            by_level,
+            fan_in,
+            shared.opts.compaction_max_spans as u64,
+            // as much as the head may hold before the cutter takes it
+            shared.opts.max_memory_bytes as u64 / 4,
+        )
     };
     if candidates.is_empty() {
         return Ok(false);
@@ -778,28 +784,34 @@ fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
     }
 }
 
-/// Which blocks to merge next, from the blocks of each level (lowest level first):
+/// Which blocks to merge next, from the blocks of each level (lowest level first). A run of
+/// blocks fits when together they hold at most `max_spans` spans and `max_bytes` of
+/// uncompressed column data: compaction holds the run in memory, and spans with large
+/// attribute values (an LLM span's prompt) make few spans many bytes.
 ///
-/// - the oldest `fan_in` consecutive blocks of a level, while together they stay within
-///   `max_spans`;
-/// - or, when the next block would take a run over `max_spans`, the run so far if it holds
-///   at least two blocks (merging what fits, instead of waiting for small blocks that will
-///   never come once the cutter makes big ones);
+/// - the oldest `fan_in` consecutive blocks of a level, while the run fits;
+/// - or, when the next block would not fit, the run so far if it holds at least two blocks
+///   (merging what fits, instead of waiting for small blocks that will never come once the
+///   cutter makes big ones);
 /// - or else the oldest level-0 block that no neighbour can join (the run broke at it):
 ///   rewritten alone one level up, so it gets the stronger compression of compacted blocks.
-///   Blocks over `max_spans` are left as they are (compaction holds a block in memory).
+///   Blocks over `max_spans` are left as they are.
 fn pick_compaction(
     by_level: BTreeMap<u32, Vec<Arc<Block>>>,
     fan_in: usize,
     max_spans: u64,
+    max_bytes: u64,
 ) -> Vec<Arc<Block>> {
     let mut stuck: Option<Arc<Block>> = None;
     for (level, mut group) in by_level {
         group.sort_by_key(|b| b.meta.min_start_unix_nano);
         let mut run: Vec<Arc<Block>> = Vec::new();
-        let mut spans = 0u64;
+        let (mut spans, mut bytes) = (0u64, 0u64);
         for b in group {
-            if spans + b.meta.span_count > max_spans && !run.is_empty() {
+            let b_bytes = b.uncompressed_bytes();
+            if (spans + b.meta.span_count > max_spans || bytes + b_bytes > max_bytes)
+                && !run.is_empty()
+            {
                 if run.len() >= 2 {
                     return run;
                 }
@@ -808,9 +820,10 @@ fn pick_compaction(
                     stuck = run.pop();
                 }
                 run.clear();
-                spans = 0;
+                (spans, bytes) = (0, 0);
             }
             spans += b.meta.span_count;
+            bytes += b_bytes;
             run.push(b);
             if run.len() == fan_in {
                 return run;

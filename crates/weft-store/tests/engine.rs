@@ -377,6 +377,49 @@ async fn memory_limit_counts_large_attribute_values() {
     s.close();
 }
 
+/// Compaction holds the blocks it merges in memory: blocks of spans with large attribute
+/// values are not merged past a quarter of the memory limit (the most the head may hold),
+/// however few spans they have; every span stays readable.
+#[tokio::test(flavor = "multi_thread")]
+async fn compaction_merges_no_more_bytes_than_a_quarter_of_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.max_memory_bytes = 4 << 20;
+    let (s, _) = EmbeddedStore::open(o).unwrap();
+    // four blocks of one span each, each span with 600 kB of distinct text: any two of them
+    // are over 1 MiB
+    for t in 0..4u64 {
+        let mut b = batch(t, "llm", 1, false);
+        let prompt: String = (0..600_000u64)
+            .map(|i| char::from(b'a' + ((i * 7 + t * 13 + i / 26) % 26) as u8))
+            .collect();
+        b.resource_spans[0].scope_spans[0].spans[0]
+            .attributes
+            .push(KeyValue::new(
+                "gen_ai.prompt",
+                AnyValue::String(prompt.into()),
+            ));
+        write(&s, b).await;
+        s.flush().unwrap();
+    }
+    assert_eq!(s.stats().block_count, 4);
+    while s.compact().unwrap() {}
+    assert_eq!(
+        s.stats().block_count,
+        4,
+        "blocks over the limit together were merged"
+    );
+    for t in 0..4u64 {
+        let spans = s.trace(tid(t)).await.unwrap().unwrap().into_flat();
+        assert_eq!(spans.len(), 1);
+        let AnyValue::String(p) = spans[0].span.attribute("gen_ai.prompt").unwrap() else {
+            panic!("the prompt is not a string")
+        };
+        assert_eq!(p.len(), 600_000);
+    }
+    s.close();
+}
+
 /// Spans that fill the memory limit before the head holds `block_max_spans` of them (large
 /// LLM spans do) get the head cut at once: writers are refused for a moment, not until the
 /// head is `block_max_age` old.
