@@ -191,6 +191,31 @@ fn bench_pregenerate_needs_a_span_count() {
     assert!(err.contains("--spans"), "{err}");
 }
 
+/// Runs `weft <args>`, which must succeed; its standard output.
+fn weft_ok(args: &[&str]) -> String {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "weft {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// What follows `prefix` on the line of `stdout` that starts with it, trimmed.
+fn field(stdout: &str, prefix: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"))
+        .trim()
+        .to_string()
+}
+
 /// A server short of memory refuses requests as overloaded until its cutter catches up;
 /// `weft bench` counts those apart from failures, sends each again, and every span ends up
 /// stored exactly once.
@@ -206,31 +231,25 @@ fn bench_counts_refusals_apart_and_loses_nothing() {
             "grpc" => format!("http://{}", server.otlp_grpc),
             _ => format!("http://{}", server.otlp_http),
         };
-        let out = std::process::Command::new(bin())
-            .args(["bench", "--protocol", protocol, "--endpoint", &endpoint])
-            .args(["--server", &format!("http://{}", server.http)])
-            .args([
-                "--spans",
-                "2000",
-                "--batch-spans",
-                "100",
-                "--concurrency",
-                "4",
-            ])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let server_api = format!("http://{}", server.http);
+        let stdout = weft_ok(&[
+            "bench",
+            "--protocol",
+            protocol,
+            "--endpoint",
+            &endpoint,
+            "--server",
+            &server_api,
+            "--spans",
+            "1000",
+            "--batch-spans",
+            "100",
+            "--concurrency",
+            "4",
+        ]);
         let count = |prefix: &str| -> u64 {
-            let line = stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(prefix))
-                .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"));
-            line.split_whitespace().next().unwrap().parse().unwrap()
+            let f = field(&stdout, prefix);
+            f.split_whitespace().next().unwrap().parse().unwrap()
         };
         assert!(count("refused requests:") > 0, "{protocol}: {stdout}");
         assert_eq!(count("failed requests:"), 0, "{protocol}: {stdout}");
@@ -261,40 +280,27 @@ fn bench_sends_stores_compacts_and_reports() {
         dir.path(),
         &["--maintenance-interval", "1h", "--compaction-fan-in", "2"],
     );
+    let (endpoint, server_api) = (
+        format!("http://{}", server.otlp_grpc),
+        format!("http://{}", server.http),
+    );
     let bench = |extra: &[&str]| -> String {
-        let out = std::process::Command::new(bin())
-            .args([
-                "bench",
-                "--endpoint",
-                &format!("http://{}", server.otlp_grpc),
-                "--server",
-                &format!("http://{}", server.http),
-                "--spans",
-                "4000",
-                "--batch-spans",
-                "200",
-                "--report-disk",
-                "--query-samples",
-                "20",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    };
-    let field = |stdout: &str, prefix: &str| -> String {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"))
-            .trim()
-            .to_string()
+        let mut args = vec![
+            "bench",
+            "--endpoint",
+            &endpoint,
+            "--server",
+            &server_api,
+            "--spans",
+            "4000",
+            "--batch-spans",
+            "200",
+            "--report-disk",
+            "--query-samples",
+            "20",
+        ];
+        args.extend_from_slice(extra);
+        weft_ok(&args)
     };
     let stored = |stdout: &str| -> u64 {
         field(stdout, "stored spans:")

@@ -305,22 +305,38 @@ async fn successive_heads_hold_only_their_own_spans() {
     s.close();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn overload_is_reported_not_buffered_without_bound() {
+/// A store in a new directory (kept while the first value lives) whose memory limit is
+/// `max_memory_bytes`.
+fn store_with_memory_limit(max_memory_bytes: usize) -> (tempfile::TempDir, EmbeddedStore) {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path());
-    o.max_memory_bytes = 20_000;
+    o.max_memory_bytes = max_memory_bytes;
     let (s, _) = EmbeddedStore::open(o).unwrap();
+    (dir, s)
+}
+
+/// Writes `b`: whether the store took it (`false`: refused as overloaded, the only error
+/// allowed).
+async fn admitted(s: &EmbeddedStore, b: Batch) -> bool {
+    match s
+        .write(WriteRequest {
+            batch: b,
+            otlp_protobuf: None,
+        })
+        .await
+    {
+        Ok(()) => true,
+        Err(weft_store::StoreError::Overloaded(_)) => false,
+        Err(e) => panic!("a write failed otherwise than overloaded: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_is_reported_not_buffered_without_bound() {
+    let (_dir, s) = store_with_memory_limit(20_000);
     let mut refused = 0;
     for t in 0..200 {
-        if let Err(e) = s
-            .write(WriteRequest {
-                batch: batch(t, "svc", 4, false),
-                otlp_protobuf: None,
-            })
-            .await
-        {
-            assert!(matches!(e, weft_store::StoreError::Overloaded(_)), "{e}");
+        if !admitted(&s, batch(t, "svc", 4, false)).await {
             refused += 1;
         }
     }
@@ -336,38 +352,30 @@ async fn overload_is_reported_not_buffered_without_bound() {
     s.close();
 }
 
+/// One trace of one span whose `gen_ai.prompt` attribute is `prompt`.
+fn llm_batch(trace: u64, prompt: &str) -> Batch {
+    let mut b = batch(trace, "llm", 1, false);
+    b.resource_spans[0].scope_spans[0].spans[0]
+        .attributes
+        .push(KeyValue::new(
+            "gen_ai.prompt",
+            AnyValue::String(prompt.into()),
+        ));
+    b
+}
+
 /// The memory limit counts attribute values: spans carrying large ones (an LLM span's prompt
 /// and completion) are refused once they fill it, not held until memory runs out.
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_limit_counts_large_attribute_values() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = opts(dir.path());
-    o.max_memory_bytes = 1 << 20;
-    let (s, _) = EmbeddedStore::open(o).unwrap();
+    let (_dir, s) = store_with_memory_limit(1 << 20);
     // 300 kB each: four of them are over the limit, between two rounds of the cutter (200 ms)
     // even on a disk that takes 50 ms per fsync
     let prompt = "x".repeat(300_000);
     let mut refused = 0;
     for t in 0..30 {
-        let mut b = batch(t, "llm", 1, false);
-        b.resource_spans[0].scope_spans[0].spans[0]
-            .attributes
-            .push(KeyValue::new(
-                "gen_ai.prompt",
-                AnyValue::String(prompt.as_str().into()),
-            ));
-        match s
-            .write(WriteRequest {
-                batch: b,
-                otlp_protobuf: None,
-            })
-            .await
-        {
-            Ok(()) => {}
-            Err(e) => {
-                assert!(matches!(e, weft_store::StoreError::Overloaded(_)), "{e}");
-                refused += 1;
-            }
+        if !admitted(&s, llm_batch(t, &prompt)).await {
+            refused += 1;
         }
     }
     assert!(
@@ -382,23 +390,14 @@ async fn memory_limit_counts_large_attribute_values() {
 /// however few spans they have; every span stays readable.
 #[tokio::test(flavor = "multi_thread")]
 async fn compaction_merges_no_more_bytes_than_a_quarter_of_the_memory_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = opts(dir.path());
-    o.max_memory_bytes = 4 << 20;
-    let (s, _) = EmbeddedStore::open(o).unwrap();
+    let (_dir, s) = store_with_memory_limit(4 << 20);
     // four blocks of one span each, each span with 600 kB of distinct text: any two of them
     // are over 1 MiB
     for t in 0..4u64 {
-        let mut b = batch(t, "llm", 1, false);
         let prompt: String = (0..600_000u64)
             .map(|i| char::from(b'a' + ((i * 7 + t * 13 + i / 26) % 26) as u8))
             .collect();
-        b.resource_spans[0].scope_spans[0].spans[0]
-            .attributes
-            .push(KeyValue::new(
-                "gen_ai.prompt",
-                AnyValue::String(prompt.into()),
-            ));
+        let b = llm_batch(t, &prompt);
         write(&s, b).await;
         s.flush().unwrap();
     }
@@ -425,11 +424,8 @@ async fn compaction_merges_no_more_bytes_than_a_quarter_of_the_memory_limit() {
 /// head is `block_max_age` old.
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_pressure_cuts_the_head_without_waiting_for_its_age() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = opts(dir.path());
-    o.max_memory_bytes = 20_000;
-    o.block_max_age = std::time::Duration::from_secs(3600);
-    let (s, _) = EmbeddedStore::open(o).unwrap();
+    // (`opts` leaves the head an hour before its age makes it due)
+    let (_dir, s) = store_with_memory_limit(20_000);
     let started = std::time::Instant::now();
     let (mut accepted, mut refused) = (0, 0);
     let mut t = 0;
@@ -438,22 +434,12 @@ async fn memory_pressure_cuts_the_head_without_waiting_for_its_age() {
             started.elapsed() < std::time::Duration::from_secs(30),
             "{accepted} writes accepted, {refused} refused in 30 s: the head is not cut"
         );
-        match s
-            .write(WriteRequest {
-                batch: batch(t, "svc", 4, false),
-                otlp_protobuf: None,
-            })
-            .await
-        {
-            Ok(()) => {
-                accepted += 1;
-                t += 1;
-            }
-            Err(e) => {
-                assert!(matches!(e, weft_store::StoreError::Overloaded(_)), "{e}");
-                refused += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+        if admitted(&s, batch(t, "svc", 4, false)).await {
+            accepted += 1;
+            t += 1;
+        } else {
+            refused += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
     assert!(refused > 0, "the memory limit never refused a write");
