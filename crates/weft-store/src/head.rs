@@ -264,7 +264,6 @@ fn approx_size(fs: &FlatSpan) -> usize {
     let s = &fs.span;
     let rare = |n: usize, kvs: usize| n * 64 + kvs * KV;
     std::mem::size_of::<FlatSpan>()
-        + s.name.len()
         + s.attributes.len() * KV
         + if s.events.is_empty() {
             0
