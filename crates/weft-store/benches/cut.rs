@@ -4,6 +4,9 @@
 //! cutter's whole job (sort, summaries, columns, Parquet, blooms, fsync) and, under
 //! `weft bench`, about half of the server's CPU.
 //!
+//! `write_block level 1` writes the same spans as compaction does (stronger compression);
+//! both levels' bytes per span are printed first.
+//!
 //! `cargo bench -p weft-store --bench cut`; `CUT_SPANS=1000000` cuts a head of the size the
 //! server cuts under load, whose arrays no longer fit in the cache.
 //!
@@ -56,41 +59,51 @@ fn cut(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("cut {} spans", spans.len()));
     g.throughput(Throughput::Elements(spans.len() as u64));
     g.sample_size(10);
-    // the block's size, for a change to the layout to be judged by both figures
-    let block = weft_store::block::write_block(
-        dir.path(),
-        "size",
-        spans.iter().collect(),
-        0,
-        0,
-        1,
-        Vec::new(),
-    )
-    .expect("block written");
-    eprintln!(
-        "block of {} spans: {:.2} bytes per span",
-        spans.len(),
-        block.meta.bytes as f64 / spans.len() as f64
-    );
+    // the block's size, for a change to the layout to be judged by both figures: as cut
+    // (level 0) and as compaction writes it (level 1, stronger compression)
+    for level in [0, 1] {
+        let block = weft_store::block::write_block(
+            dir.path(),
+            &format!("size{level}"),
+            spans.iter().collect(),
+            0,
+            level,
+            1,
+            Vec::new(),
+        )
+        .expect("block written");
+        eprintln!(
+            "level {level} block of {} spans: {:.2} bytes per span",
+            spans.len(),
+            block.meta.bytes as f64 / spans.len() as f64
+        );
+    }
     let mut n = 0u64;
-    g.bench_function("write_block", |b| {
-        b.iter(|| {
-            n += 1;
-            let id = format!("b{n:06}");
-            let block = weft_store::block::write_block(
-                dir.path(),
-                &id,
-                spans.iter().collect(),
-                0,
-                0,
-                1,
-                Vec::new(),
-            )
-            .expect("block written");
-            assert_eq!(block.meta.span_count as usize, spans.len());
-            std::fs::remove_dir_all(dir.path().join(&id)).expect("block removed");
-        })
-    });
+    for level in [0, 1] {
+        let name = if level == 0 {
+            "write_block".to_string()
+        } else {
+            format!("write_block level {level}")
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                let id = format!("b{n:06}");
+                let block = weft_store::block::write_block(
+                    dir.path(),
+                    &id,
+                    spans.iter().collect(),
+                    0,
+                    level,
+                    1,
+                    Vec::new(),
+                )
+                .expect("block written");
+                assert_eq!(block.meta.span_count as usize, spans.len());
+                std::fs::remove_dir_all(dir.path().join(&id)).expect("block removed");
+            })
+        });
+    }
     g.finish();
 }
 
