@@ -53,6 +53,17 @@ fn spans() -> Vec<FlatSpan> {
     out
 }
 
+/// A block of `spans` at `level` (0: as the cut writes it; 1: as compaction does).
+fn write(
+    dir: &std::path::Path,
+    id: &str,
+    spans: &[FlatSpan],
+    level: u32,
+) -> weft_store::block::Block {
+    weft_store::block::write_block(dir, id, spans.iter().collect(), 0, level, 1, Vec::new())
+        .expect("block written")
+}
+
 fn cut(c: &mut Criterion) {
     let spans = spans();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -62,16 +73,7 @@ fn cut(c: &mut Criterion) {
     // the block's size, for a change to the layout to be judged by both figures: as cut
     // (level 0) and as compaction writes it (level 1, stronger compression)
     for level in [0, 1] {
-        let block = weft_store::block::write_block(
-            dir.path(),
-            &format!("size{level}"),
-            spans.iter().collect(),
-            0,
-            level,
-            1,
-            Vec::new(),
-        )
-        .expect("block written");
+        let block = write(dir.path(), &format!("size{level}"), &spans, level);
         eprintln!(
             "level {level} block of {} spans: {:.2} bytes per span",
             spans.len(),
@@ -89,16 +91,7 @@ fn cut(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 let id = format!("b{n:06}");
-                let block = weft_store::block::write_block(
-                    dir.path(),
-                    &id,
-                    spans.iter().collect(),
-                    0,
-                    level,
-                    1,
-                    Vec::new(),
-                )
-                .expect("block written");
+                let block = write(dir.path(), &id, &spans, level);
                 assert_eq!(block.meta.span_count as usize, spans.len());
                 std::fs::remove_dir_all(dir.path().join(&id)).expect("block removed");
             })
@@ -118,16 +111,7 @@ fn probe(c: &mut Criterion) {
     rand::seq::SliceRandom::shuffle(&mut ids[..], &mut rng);
     let mut g = c.benchmark_group(format!("probe a block of {} spans", spans.len()));
     for level in [0, 1] {
-        let block = weft_store::block::write_block(
-            dir.path(),
-            &format!("level{level}"),
-            spans.iter().collect(),
-            0,
-            level,
-            1,
-            Vec::new(),
-        )
-        .expect("block written");
+        let block = write(dir.path(), &format!("level{level}"), &spans, level);
         let mut next = ids.iter().cycle();
         g.bench_function(format!("trace_by_id level {level}"), |b| {
             b.iter(|| {
