@@ -225,13 +225,13 @@ fn bench_counts_refusals_apart_and_loses_nothing() {
     // one request's spans are over the limit: the next request is refused until the head
     // holding them is cut into a block
     let server = Server::start(bin(), dir.path(), &["--max-memory", "1KiB"]);
+    let server_api = format!("http://{}", server.http);
     let mut accepted = 0;
     for protocol in ["grpc", "http"] {
         let endpoint = match protocol {
             "grpc" => format!("http://{}", server.otlp_grpc),
             _ => format!("http://{}", server.otlp_http),
         };
-        let server_api = format!("http://{}", server.http);
         let stdout = weft_ok(&[
             "bench",
             "--protocol",

@@ -21,7 +21,13 @@ use weft_model::{FlatSpan, Resource, Scope};
 use weft_proto::otlp;
 use weft_proto::synthetic::Workload;
 
-fn spans() -> Vec<FlatSpan> {
+/// The workload's spans, generated once for both groups.
+fn spans() -> &'static [FlatSpan] {
+    static SPANS: std::sync::OnceLock<Vec<FlatSpan>> = std::sync::OnceLock::new();
+    SPANS.get_or_init(generate)
+}
+
+fn generate() -> Vec<FlatSpan> {
     let spans: usize = std::env::var("CUT_SPANS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -73,7 +79,7 @@ fn cut(c: &mut Criterion) {
     // the block's size, for a change to the layout to be judged by both figures: as cut
     // (level 0) and as compaction writes it (level 1, stronger compression)
     for level in [0, 1] {
-        let block = write(dir.path(), &format!("size{level}"), &spans, level);
+        let block = write(dir.path(), &format!("size{level}"), spans, level);
         eprintln!(
             "level {level} block of {} spans: {:.2} bytes per span",
             spans.len(),
@@ -91,7 +97,7 @@ fn cut(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 let id = format!("b{n:06}");
-                let block = write(dir.path(), &id, &spans, level);
+                let block = write(dir.path(), &id, spans, level);
                 assert_eq!(block.meta.span_count as usize, spans.len());
                 std::fs::remove_dir_all(dir.path().join(&id)).expect("block removed");
             })
@@ -111,7 +117,7 @@ fn probe(c: &mut Criterion) {
     rand::seq::SliceRandom::shuffle(&mut ids[..], &mut rng);
     let mut g = c.benchmark_group(format!("probe a block of {} spans", spans.len()));
     for level in [0, 1] {
-        let block = write(dir.path(), &format!("level{level}"), &spans, level);
+        let block = write(dir.path(), &format!("level{level}"), spans, level);
         let mut next = ids.iter().cycle();
         g.bench_function(format!("trace_by_id level {level}"), |b| {
             b.iter(|| {
