@@ -306,6 +306,53 @@ pub fn write_block(
     created_unix_nano: u64,
     compacted_from: Vec<String>,
 ) -> Result<Block> {
+    stage_block(
+        blocks_dir,
+        id,
+        spans,
+        wal_through,
+        level,
+        created_unix_nano,
+        compacted_from,
+    )?
+    .publish()
+}
+
+/// A block written and synced under a temporary name, which readers and a restart ignore
+/// (a restart deletes it): [`StagedBlock::publish`] makes it a block. Cuts that write several
+/// heads at once stage them in parallel and publish them in WAL order, since a published
+/// block's `wal_through` tells a restart which WAL segments are already in blocks.
+pub struct StagedBlock {
+    tmp: PathBuf,
+    final_dir: PathBuf,
+    blocks_dir: PathBuf,
+}
+
+impl StagedBlock {
+    /// Renames the staged block into place (durably) and opens it.
+    pub fn publish(self) -> Result<Block> {
+        std::fs::rename(&self.tmp, &self.final_dir)
+            .map_err(|e| StoreError::io(&self.final_dir, e))?;
+        crate::wal::sync_dir(&self.blocks_dir)?;
+        Block::open(&self.final_dir)
+    }
+
+    /// Deletes the staged block (its spans are still in the WAL or in their source blocks).
+    pub fn discard(self) {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// [`write_block`] up to its publication.
+pub fn stage_block(
+    blocks_dir: &Path,
+    id: &str,
+    spans: Vec<&FlatSpan>,
+    wal_through: u64,
+    level: u32,
+    created_unix_nano: u64,
+    compacted_from: Vec<String>,
+) -> Result<StagedBlock> {
     let tmp = blocks_dir.join(format!("{id}.tmp"));
     let final_dir = blocks_dir.join(id);
     let _ = std::fs::remove_dir_all(&tmp);
@@ -404,9 +451,11 @@ pub fn write_block(
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serializes");
     write_synced(&meta_path, &meta_json)?;
     crate::wal::sync_dir(&tmp)?;
-    std::fs::rename(&tmp, &final_dir).map_err(|e| StoreError::io(&final_dir, e))?;
-    crate::wal::sync_dir(blocks_dir)?;
-    Block::open(&final_dir)
+    Ok(StagedBlock {
+        tmp,
+        final_dir,
+        blocks_dir: blocks_dir.to_path_buf(),
+    })
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> Result<()> {

@@ -6,7 +6,7 @@
 //! the in-memory parts under locks in the fixed order `sealed` → `head`, the same order the
 //! writer takes them when it swaps the head out, so a span is always visible in one place.
 
-use crate::block::{write_block, Block};
+use crate::block::{stage_block, write_block, Block, StagedBlock};
 use crate::head::Head;
 use crate::wal::{self, SegmentWriter};
 use crate::{
@@ -15,7 +15,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use bytes::Bytes;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -67,6 +67,10 @@ pub struct StoreOptions {
     pub compaction_max_spans: usize,
     /// How often compaction and retention run (cuts are checked at least every 200 ms).
     pub maintenance_interval: Duration,
+    /// How many sealed heads a cut writes at once, each on its own thread. Under sustained
+    /// load several wait, and one thread writing them in turn is what limits ingest; when
+    /// the receivers wait on refused clients, the other CPUs would sit idle.
+    pub cut_parallelism: usize,
 }
 
 impl StoreOptions {
@@ -82,6 +86,9 @@ impl StoreOptions {
             compaction_fan_in: 4,
             compaction_max_spans: 1_000_000,
             maintenance_interval: Duration::from_secs(1),
+            cut_parallelism: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, 4),
         }
     }
 }
@@ -110,6 +117,7 @@ struct Counters {
     wal_corrupt_frames: AtomicU64,
     queued_bytes: AtomicU64,
     head_storage_reused: AtomicU64,
+    heads_cut_in_parallel: AtomicU64,
 }
 
 struct Shared {
@@ -128,6 +136,10 @@ struct Shared {
     block_seq: AtomicU64,
     /// Serializes cuts (the cutter thread and the admin API may both ask for one).
     cut_lock: Mutex<()>,
+    /// Set (and `cutter_cv` notified) when the cutter has work before its next tick: a head
+    /// was sealed, the head passed a quarter of the memory limit, or the store is closing.
+    cutter_wake: Mutex<bool>,
+    cutter_cv: Condvar,
     /// Serializes compaction and retention, which both replace or delete blocks. Cuts only
     /// add blocks, so they never wait for a compaction.
     maintenance: Mutex<()>,
@@ -240,6 +252,8 @@ impl EmbeddedStore {
             shutdown: AtomicBool::new(false),
             block_seq: AtomicU64::new(0),
             cut_lock: Mutex::new(()),
+            cutter_wake: Mutex::new(false),
+            cutter_cv: Condvar::new(),
             maintenance: Mutex::new(()),
             spare: Mutex::new(None),
             opts,
@@ -292,6 +306,7 @@ impl EmbeddedStore {
     /// Stops the threads after the WAL has committed what it holds. Idempotent.
     pub fn close(&self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
+        wake_cutter(&self.shared);
         let _ = self.wal_tx.send(WalCmd::Shutdown);
         let threads: Vec<_> = self.threads.lock().drain(..).collect();
         for t in threads {
@@ -320,6 +335,7 @@ impl EmbeddedStore {
             blocks_deleted_by_retention: s.counters.retention_deleted.load(Ordering::Relaxed),
             wal_corrupt_frames_skipped: s.counters.wal_corrupt_frames.load(Ordering::Relaxed),
             head_storage_reused: s.counters.head_storage_reused.load(Ordering::Relaxed),
+            heads_cut_in_parallel: s.counters.heads_cut_in_parallel.load(Ordering::Relaxed),
         }
     }
 
@@ -463,11 +479,15 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
                     &shared.catalog,
                     batches.iter().flat_map(|(b, _)| span_keys(b)),
                 );
-                {
+                let over_quarter = {
                     let mut head = shared.head.write();
                     for (b, encoded) in batches.drain(..) {
                         head.push_batch(b, encoded);
                     }
+                    head.approx_bytes > shared.opts.max_memory_bytes / 4
+                };
+                if over_quarter {
+                    wake_cutter(&shared);
                 }
                 for w in waiters.drain(..) {
                     let _ = w.send(Ok(()));
@@ -570,6 +590,9 @@ fn rotate(shared: &Shared, segment: &mut SegmentWriter) -> Result<u64> {
         head: old,
         wal_through: sealed_seq,
     }));
+    drop(head);
+    drop(sealed);
+    wake_cutter(shared);
     Ok(sealed_seq)
 }
 
@@ -602,11 +625,79 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>, with_head: bool) -> 
             .map_err(|_| StoreError::ShuttingDown)?;
         rx.recv().map_err(|_| StoreError::ShuttingDown)??;
     }
-    // write every sealed head (normally one; more if an earlier write failed)
-    let sealed: Vec<Arc<SealedHead>> = shared.sealed.read().clone();
-    for s in sealed {
+    // write every sealed head (normally one; under sustained load several wait): up to
+    // `cut_parallelism` at once, staged in parallel, published in WAL order
+    let mut sealed: Vec<Arc<SealedHead>> = shared.sealed.read().clone();
+    while !sealed.is_empty() {
+        let n = shared.opts.cut_parallelism.clamp(1, sealed.len());
+        let heads: Vec<Arc<SealedHead>> = sealed.drain(..n).collect();
+        let staged = stage_heads(shared, &heads);
+        if heads.len() > 1 {
+            shared
+                .counters
+                .heads_cut_in_parallel
+                .fetch_add(heads.len() as u64, Ordering::Relaxed);
+        }
+        publish_in_order(
+            staged,
+            |i, (id, st)| {
+                let s = &heads[i];
+                let block = st.publish()?;
+                {
+                    let mut blocks = shared.blocks.write();
+                    let mut sealed = shared.sealed.write();
+                    blocks.push(Arc::new(block));
+                    blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.id.clone()));
+                    sealed.retain(|x| !Arc::ptr_eq(x, s));
+                }
+                for (seq, path) in wal::list_segments(&shared.wal_dir)? {
+                    if seq <= s.wal_through {
+                        std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+                    }
+                }
+                tracing::debug!(block = %id, spans = s.head.len(), "cut head into block");
+                Ok(())
+            },
+            |(_, st)| st.discard(),
+        )?;
+        // under load, the WAL writer seals the next head soon: it gets this one's memory
+        // (unless a query still reads this head; then the memory goes with the query)
+        if !with_head {
+            for s in heads {
+                if let Ok(done) = Arc::try_unwrap(s) {
+                    *shared.spare.lock() = Some(done.head.into_storage());
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Publishes staged blocks in the order given (the WAL's), until one failed to stage or fails
+/// to publish; the blocks after it are discarded. A block is never published before an older
+/// head's: a restart skips the WAL segments up to the newest block's `wal_through`, so an
+/// older head still only in the WAL would be lost.
+fn publish_in_order<T>(
+    staged: Vec<Result<T>>,
+    mut publish: impl FnMut(usize, T) -> Result<()>,
+    mut discard: impl FnMut(T),
+) -> Result<()> {
+    let mut staged = staged.into_iter().enumerate();
+    while let Some((i, st)) = staged.next() {
+        if let Err(e) = st.and_then(|t| publish(i, t)) {
+            staged.flat_map(|(_, st)| st).for_each(&mut discard);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Writes each head's block under a temporary name, the first on this thread and each other
+/// on a thread of its own; the results in the order of `heads`.
+fn stage_heads(shared: &Shared, heads: &[Arc<SealedHead>]) -> Vec<Result<(String, StagedBlock)>> {
+    let stage = |s: &SealedHead| {
         let id = new_block_id(shared);
-        let block = write_block(
+        stage_block(
             &shared.blocks_dir,
             &id,
             s.head.spans.iter().collect(),
@@ -614,29 +705,32 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>, with_head: bool) -> 
             0,
             now_nanos(),
             Vec::new(),
-        )?;
-        {
-            let mut blocks = shared.blocks.write();
-            let mut sealed = shared.sealed.write();
-            blocks.push(Arc::new(block));
-            blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.id.clone()));
-            sealed.retain(|x| !Arc::ptr_eq(x, &s));
+        )
+        .map(|st| (id, st))
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = heads[1..]
+            .iter()
+            .map(|s| {
+                std::thread::Builder::new()
+                    .name("weft-cutter".into())
+                    .spawn_scoped(scope, || stage(s))
+            })
+            .collect();
+        let mut out = vec![stage(&heads[0])];
+        for h in others {
+            out.push(match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(StoreError::io(
+                        "cutter thread",
+                        std::io::Error::other("writing a block panicked"),
+                    ))
+                }),
+                Err(e) => Err(StoreError::io("cutter thread", e)),
+            });
         }
-        for (seq, path) in wal::list_segments(&shared.wal_dir)? {
-            if seq <= s.wal_through {
-                std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
-            }
-        }
-        tracing::debug!(block = %id, spans = s.head.len(), "cut head into block");
-        // under load, the WAL writer seals the next head soon: it gets this one's memory
-        // (unless a query still reads this head; then the memory goes with the query)
-        if !with_head {
-            if let Ok(done) = Arc::try_unwrap(s) {
-                *shared.spare.lock() = Some(done.head.into_storage());
-            }
-        }
-    }
-    Ok(true)
+        out
+    })
 }
 
 fn compact_once(shared: &Shared) -> Result<bool> {
@@ -754,6 +848,25 @@ fn pause(shared: &Shared, d: Duration) -> bool {
     !shared.shutdown.load(Ordering::SeqCst)
 }
 
+/// Ends the cutter's wait now (see [`cutter_wait`]).
+fn wake_cutter(shared: &Shared) {
+    *shared.cutter_wake.lock() = true;
+    shared.cutter_cv.notify_one();
+}
+
+/// Waits up to `d`, or until [`wake_cutter`] is called; returns whether to go on.
+///
+/// A head sealed, or memory passing a quarter of the limit, ends the wait at once: a fixed
+/// sleep left a sealed head holding its memory for up to the whole interval.
+fn cutter_wait(shared: &Shared, d: Duration) -> bool {
+    let mut woken = shared.cutter_wake.lock();
+    if !*woken && !shared.shutdown.load(Ordering::SeqCst) {
+        shared.cutter_cv.wait_for(&mut woken, d);
+    }
+    *woken = false;
+    !shared.shutdown.load(Ordering::SeqCst)
+}
+
 /// Cuts the head into a block when it is big (in spans or in memory) or old enough.
 fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
     let interval = shared
@@ -762,8 +875,15 @@ fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
         .min(Duration::from_millis(200));
     let mut failed = false;
     // no pause while sealed heads wait (the WAL writer seals full heads as they fill), unless
-    // the last cut failed
-    while (!failed && !shared.sealed.read().is_empty()) || pause(&shared, interval) {
+    // the last cut failed (then a full interval before the retry); otherwise a wait that a
+    // sealed head or memory pressure ends early
+    while (!failed && !shared.sealed.read().is_empty())
+        || if failed {
+            pause(&shared, interval)
+        } else {
+            cutter_wait(&shared, interval)
+        }
+    {
         if shared.shutdown.load(Ordering::SeqCst) {
             break;
         }
@@ -1118,4 +1238,62 @@ fn search(shared: &Shared, q: &SearchQuery) -> Result<SearchResult> {
     let truncated = candidates.len() > limit || skipped;
     traces.truncate(limit);
     Ok(SearchResult { traces, truncated })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed() -> StoreError {
+        StoreError::io("test", std::io::Error::other("staging failed"))
+    }
+
+    /// Heads cut in parallel are published oldest first, and nothing after a head that failed
+    /// is published: it is discarded (its spans stay in the WAL for the next cut).
+    #[test]
+    fn blocks_after_a_failed_head_are_discarded_not_published() {
+        let mut published = Vec::new();
+        let mut discarded = Vec::new();
+        let r = publish_in_order(
+            vec![Ok(0), Ok(1), Err(failed()), Ok(3), Ok(4)],
+            |_, b| {
+                published.push(b);
+                Ok(())
+            },
+            |b| discarded.push(b),
+        );
+        assert!(r.is_err());
+        assert_eq!(published, [0, 1]);
+        assert_eq!(discarded, [3, 4]);
+
+        // a publication that fails stops the rest the same way
+        let (mut published, mut discarded) = (Vec::new(), Vec::new());
+        let r = publish_in_order(
+            vec![Ok(0), Ok(1), Ok(2)],
+            |i, b| {
+                if i == 1 {
+                    return Err(failed());
+                }
+                published.push(b);
+                Ok(())
+            },
+            |b| discarded.push(b),
+        );
+        assert!(r.is_err());
+        assert_eq!(published, [0]);
+        assert_eq!(discarded, [2]);
+
+        let mut published = Vec::new();
+        publish_in_order(
+            vec![Ok(0), Ok(1), Ok(2)],
+            |i, b| {
+                assert_eq!(i, b);
+                published.push(b);
+                Ok(())
+            },
+            |_: usize| panic!("nothing to discard"),
+        )
+        .unwrap();
+        assert_eq!(published, [0, 1, 2]);
+    }
 }

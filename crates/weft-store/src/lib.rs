@@ -162,6 +162,9 @@ pub struct StoreStats {
     pub wal_corrupt_frames_skipped: u64,
     /// How many heads took the memory of a head cut before them (embedded store only).
     pub head_storage_reused: u64,
+    /// How many heads were written into blocks alongside another (embedded store only; see
+    /// `StoreOptions::cut_parallelism`).
+    pub heads_cut_in_parallel: u64,
 }
 
 /// Evaluates the span-level conditions of a query on one span's facts; shared by the head

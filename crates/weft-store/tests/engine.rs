@@ -859,3 +859,57 @@ async fn each_search_condition_filters_alike_in_head_and_blocks() {
     }
     s.close();
 }
+
+/// When writes outrun the cutter, the heads waiting for it are written into blocks several at
+/// a time (`cut_parallelism`), each still one block of its own. WAL segments go only with
+/// their heads' blocks, so a restart neither loses nor repeats a span.
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_heads_are_cut_in_parallel_and_nothing_is_lost_or_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.block_max_spans = 10;
+    o.cut_parallelism = 3;
+    let (s, _) = EmbeddedStore::open(o.clone()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut t = 0;
+    // rounds of 40 concurrent requests of 4 spans: one WAL group seals about 20 heads at once,
+    // far more than the cutter takes at a time
+    while s.stats().heads_cut_in_parallel == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heads were cut in parallel: {:?}",
+            s.stats()
+        );
+        let mut round = tokio::task::JoinSet::new();
+        for t in t..t + 40 {
+            let s = s.clone();
+            round.spawn(async move { write(&s, batch(t, "svc", 4, false)).await });
+        }
+        round.join_all().await;
+        t += 40;
+    }
+    // every full head gets cut; what is left is the one head not yet full
+    while s.stats().head_spans >= 10 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", s.stats());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let stats = s.stats();
+    assert_eq!(stats.block_spans + stats.head_spans, 4 * t, "{stats:?}");
+    let shapes = block_shapes(dir.path());
+    assert!(
+        shapes
+            .iter()
+            .all(|&(level, spans)| level == 0 && (7..=10).contains(&spans)),
+        "one block per head: {shapes:?}"
+    );
+    s.close();
+    // the restart replays only the WAL of the head that was never cut
+    let (s, report) = EmbeddedStore::open(o).unwrap();
+    assert_eq!(report.replayed_spans, stats.head_spans, "{report:?}");
+    assert_eq!(s.stats().block_spans + s.stats().head_spans, 4 * t);
+    for t in 0..t {
+        let got = s.trace(tid(t)).await.unwrap().unwrap();
+        assert_eq!(sorted(got), sorted(batch(t, "svc", 4, false)), "trace {t}");
+    }
+    s.close();
+}
