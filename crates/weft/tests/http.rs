@@ -329,6 +329,60 @@ async fn one_service_on_many_routes_and_the_headers_it_reads() {
     assert_eq!(str_attr(&spans[2], "url.path"), "/a");
 }
 
+/// The layer interns user agents and client addresses (a server sees the same few over and
+/// over) up to a bound per kind. Past the bound (more distinct values than it keeps, or a
+/// value longer than it keeps) each request's own value is still the one recorded. The same
+/// holds for peer addresses axum reports, interned by address.
+#[tokio::test(flavor = "current_thread")]
+async fn user_agents_and_addresses_past_the_interning_bounds_are_recorded_exactly() {
+    use tower::ServiceExt;
+    let mem = Memory::default();
+    let guard = builder(&mem, &[]).init().unwrap();
+    let app = Router::new()
+        .route("/a", get(|| async { "ok" }))
+        .layer(WeftLayer::new().tracer_provider(guard.tracer_provider()));
+    // more distinct values than either bound keeps (1,024 agents, 4,096 addresses), each
+    // seen twice, some too long to keep; every 7th request comes from a peer, not a proxy
+    let n = 4_500usize;
+    let mut expected = Vec::new();
+    for round in 0..2 {
+        for i in 0..n {
+            let agent = if i % 500 == 0 {
+                format!("long-{i}-{}", "x".repeat(300))
+            } else {
+                format!("agent-{i}")
+            };
+            let mut req = http::Request::get("/a").header("user-agent", &agent);
+            let address = if i % 7 == 0 {
+                let peer = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 5000));
+                let mut r = req.body(axum::body::Body::empty()).unwrap();
+                r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                expected.push((agent, peer.ip().to_string()));
+                let resp = app.clone().oneshot(r).await.unwrap();
+                assert_eq!(resp.status(), 200);
+                continue;
+            } else {
+                format!("198.{}.{}.{}", (i >> 16) as u8, (i >> 8) as u8, i as u8)
+            };
+            req = req.header("x-forwarded-for", format!("{address}, 10.0.0.1"));
+            let resp = app
+                .clone()
+                .oneshot(req.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "round {round}");
+            expected.push((agent, address));
+        }
+    }
+    drop(guard);
+    let spans = mem.spans();
+    assert_eq!(spans.len(), expected.len());
+    for (span, (agent, address)) in spans.iter().zip(&expected) {
+        assert_eq!(&str_attr(span, "user_agent.original"), agent);
+        assert_eq!(&str_attr(span, "client.address"), address);
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn spawn_and_queue_helpers_carry_the_context() {
     let mem = Memory::default();
