@@ -14,7 +14,7 @@ pub(crate) async fn metrics(State(st): State<ApiState>) -> impl IntoResponse {
         .unwrap_or_default();
     let m = &st.ingest;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let rows: [(&str, &str, &str, u64); 15] = [
+    let rows: [(&str, &str, &str, u64); 16] = [
         (
             "weft_receiver_accepted_spans_total",
             "counter",
@@ -92,6 +92,12 @@ pub(crate) async fn metrics(State(st): State<ApiState>) -> impl IntoResponse {
             "counter",
             "Compactions completed.",
             stats.compactions,
+        ),
+        (
+            "weft_store_heads_cut_in_parallel_total",
+            "counter",
+            "Heads written into blocks alongside another: the cutter had several waiting, a sign of sustained load.",
+            stats.heads_cut_in_parallel,
         ),
         (
             "weft_store_retention_deleted_blocks_total",
