@@ -612,6 +612,11 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>, with_head: bool) -> 
     if shared.head.read().len() == 0 && shared.sealed.read().is_empty() {
         return Ok(false);
     }
+    // the cutter decided before it had the lock: a cut on demand may have taken the work
+    // meanwhile, and a head begun since then is not due yet
+    if !with_head && !cut_due(shared) {
+        return Ok(false);
+    }
     let with_head = with_head || shared.sealed.read().is_empty();
     if with_head {
         // not under load (the head is cut for its age, or on demand): the next head need not
@@ -890,12 +895,8 @@ fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
         // memory counts too: spans big enough (LLM prompts and completions) fill the memory
         // limit long before the head holds `block_max_spans` of them, and writers are refused
         // until the head is cut
-        let due = cut_pending(&shared) || {
-            let head = shared.head.read();
-            head.len() > 0 && head.created.elapsed() >= shared.opts.block_max_age
-        };
         failed = false;
-        if due {
+        if cut_due(&shared) {
             if let Err(e) = cut_head(&shared, &wal_tx, false) {
                 tracing::error!(error = %e, "cutting the head into a block failed; will retry");
                 failed = true;
@@ -951,6 +952,14 @@ fn pick_compaction(
         }
     }
     stuck.into_iter().collect()
+}
+
+/// Whether the cutter should cut now: [`cut_pending`], or the head is old enough.
+fn cut_due(shared: &Shared) -> bool {
+    cut_pending(shared) || {
+        let head = shared.head.read();
+        head.len() > 0 && head.created.elapsed() >= shared.opts.block_max_age
+    }
 }
 
 /// Whether the in-memory spans need the cutter now: a sealed head waits, the head is full,
