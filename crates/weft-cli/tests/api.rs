@@ -445,8 +445,15 @@ async fn the_compactor_runs_below_the_ingest_threads() {
             .map(|(_, nice)| *nice)
             .unwrap_or_else(|| panic!("no thread {name} among {all:?}"))
     };
-    // the thread lowers its own priority as it starts
+    // a thread names itself when it first runs (until then it has the name of the thread
+    // that spawned it), and the compactor then lowers its own priority
+    let named = |name: &str| threads(pid).iter().any(|(n, _)| n == name);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(named("weft-cutter") && named("weft-wal") && named("weft-compactor"))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     while nice_of("weft-compactor") == nice_of("weft-wal") && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

@@ -65,18 +65,25 @@ async fn acknowledged_spans_survive_sigkill_exactly_once() {
             }
         }));
     }
-    // let load build up until blocks have been cut (WAL -> block hand-offs), then kill in the
-    // middle of it
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // let load build up until blocks have been cut (WAL -> block hand-offs), and heads have
+    // been cut several at once (published in WAL order, ADR 0012) if the cutter fell behind
+    // within 20 s, then kill in the middle of it
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let mut parallel = 0.0;
     loop {
         let blocks = metric(&client, &server, "weft_store_blocks").await;
-        if (blocks >= 3.0 && acked.lock().unwrap().len() >= 2000)
+        parallel = metric(&client, &server, "weft_store_heads_cut_in_parallel_total").await;
+        if (blocks >= 3.0
+            && acked.lock().unwrap().len() >= 2000
+            && (parallel >= 1.0 || started.elapsed() > Duration::from_secs(20)))
             || std::time::Instant::now() > deadline
         {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    eprintln!("killed after {parallel} heads were cut in parallel");
     server.kill();
     let mut requests = 0;
     for s in senders {
