@@ -892,10 +892,10 @@ fn cutter(shared: Arc<Shared>, wal_tx: mpsc::Sender<WalCmd>) {
         if shared.shutdown.load(Ordering::SeqCst) {
             break;
         }
+        failed = false;
         // memory counts too: spans big enough (LLM prompts and completions) fill the memory
         // limit long before the head holds `block_max_spans` of them, and writers are refused
         // until the head is cut
-        failed = false;
         if cut_due(&shared) {
             if let Err(e) = cut_head(&shared, &wal_tx, false) {
                 tracing::error!(error = %e, "cutting the head into a block failed; will retry");

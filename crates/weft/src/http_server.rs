@@ -250,7 +250,7 @@ mod names {
 /// [`names`]): a server's clients send a few user agents from a few addresses over and over,
 /// so a request takes a `&'static str` instead of a copy that the export thread then frees
 /// (with glibc's allocator, a free on another thread is the costly part: one such `String` per
-/// request cost the sampled layer about 0.6 µs on a 2-core VM). Bounded per kind: past its
+/// request cost the sampled layer 0.7–1 µs on a 2-core VM). Bounded per kind: past its
 /// `max` values, or for a value longer than its `max_len`, the layer copies per request again.
 mod facts {
     use std::cell::RefCell;
