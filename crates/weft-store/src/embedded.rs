@@ -634,7 +634,12 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>, with_head: bool) -> 
     // `cut_parallelism` at once, staged in parallel, published in WAL order
     let mut sealed: Vec<Arc<SealedHead>> = shared.sealed.read().clone();
     while !sealed.is_empty() {
-        let n = shared.opts.cut_parallelism.clamp(1, sealed.len());
+        let sizes: Vec<usize> = sealed.iter().map(|s| s.head.approx_bytes).collect();
+        let n = heads_at_once(
+            &sizes,
+            shared.opts.cut_parallelism,
+            shared.opts.max_memory_bytes / 4,
+        );
         let heads: Vec<Arc<SealedHead>> = sealed.drain(..n).collect();
         let staged = stage_heads(shared, &heads);
         if heads.len() > 1 {
@@ -676,6 +681,24 @@ fn cut_head(shared: &Shared, wal_tx: &mpsc::Sender<WalCmd>, with_head: bool) -> 
         }
     }
     Ok(true)
+}
+
+/// How many of the oldest sealed heads (of these estimated sizes) to write at once: up to
+/// `parallelism`, while together they hold at most `budget` bytes, and always one. Writing a
+/// block takes memory of its own, in proportion to its head; heads of large spans (an LLM
+/// span's prompt) are sealed at a quarter of the memory limit, and several written at once
+/// would hold several times that on top of the limit.
+fn heads_at_once(sizes: &[usize], parallelism: usize, budget: usize) -> usize {
+    let mut total = 0usize;
+    let n = sizes
+        .iter()
+        .take(parallelism.max(1))
+        .take_while(|&&b| {
+            total = total.saturating_add(b);
+            total <= budget
+        })
+        .count();
+    n.clamp(1.min(sizes.len()), sizes.len())
 }
 
 /// Publishes staged blocks in the order given (the WAL's), until one failed to stage or fails
@@ -1255,6 +1278,21 @@ mod tests {
 
     fn failed() -> StoreError {
         StoreError::io("test", std::io::Error::other("staging failed"))
+    }
+
+    /// Heads are written several at once only while together they fit a quarter of the
+    /// memory limit (always at least one, however large).
+    #[test]
+    fn heads_written_at_once_fit_the_budget() {
+        assert_eq!(heads_at_once(&[10, 10, 10, 10, 10], 2, 100), 2);
+        assert_eq!(heads_at_once(&[10, 10, 10, 10, 10], 4, 100), 4);
+        assert_eq!(heads_at_once(&[10, 10, 10], 4, 100), 3);
+        assert_eq!(heads_at_once(&[40, 40, 40], 4, 100), 2);
+        assert_eq!(heads_at_once(&[60, 60], 4, 100), 1);
+        assert_eq!(heads_at_once(&[500, 10], 4, 100), 1);
+        assert_eq!(heads_at_once(&[10, 10], 0, 100), 1);
+        assert_eq!(heads_at_once(&[usize::MAX, usize::MAX], 4, 100), 1);
+        assert_eq!(heads_at_once(&[], 4, 100), 0);
     }
 
     /// Heads cut in parallel are published oldest first, and nothing after a head that failed
