@@ -70,19 +70,18 @@ async fn acknowledged_spans_survive_sigkill_exactly_once() {
     // within 20 s, then kill in the middle of it
     let started = std::time::Instant::now();
     let deadline = started + Duration::from_secs(60);
-    let mut parallel = 0.0;
-    loop {
+    let parallel = loop {
         let blocks = metric(&client, &server, "weft_store_blocks").await;
-        parallel = metric(&client, &server, "weft_store_heads_cut_in_parallel_total").await;
+        let parallel = metric(&client, &server, "weft_store_heads_cut_in_parallel_total").await;
         if (blocks >= 3.0
             && acked.lock().unwrap().len() >= 2000
             && (parallel >= 1.0 || started.elapsed() > Duration::from_secs(20)))
             || std::time::Instant::now() > deadline
         {
-            break;
+            break parallel;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     eprintln!("killed after {parallel} heads were cut in parallel");
     server.kill();
     let mut requests = 0;
