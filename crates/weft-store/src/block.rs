@@ -306,16 +306,24 @@ pub fn write_block(
     created_unix_nano: u64,
     compacted_from: Vec<String>,
 ) -> Result<Block> {
-    stage_block(
-        blocks_dir,
-        id,
-        spans,
+    let origin = Origin {
         wal_through,
         level,
         created_unix_nano,
         compacted_from,
-    )?
-    .publish()
+    };
+    stage_block(blocks_dir, id, spans, origin)?.publish()
+}
+
+/// Where a block's spans came from, as its meta records it.
+pub struct Origin {
+    /// The newest WAL segment whose spans are in blocks once this one is published.
+    pub wal_through: u64,
+    /// 0 for a cut head; one more than the highest merged block for compaction.
+    pub level: u32,
+    pub created_unix_nano: u64,
+    /// The blocks compaction merged into this one.
+    pub compacted_from: Vec<String>,
 }
 
 /// A block written and synced under a temporary name, which readers and a restart ignore
@@ -348,11 +356,14 @@ pub fn stage_block(
     blocks_dir: &Path,
     id: &str,
     spans: Vec<&FlatSpan>,
-    wal_through: u64,
-    level: u32,
-    created_unix_nano: u64,
-    compacted_from: Vec<String>,
+    origin: Origin,
 ) -> Result<StagedBlock> {
+    let Origin {
+        wal_through,
+        level,
+        created_unix_nano,
+        compacted_from,
+    } = origin;
     let tmp = blocks_dir.join(format!("{id}.tmp"));
     let final_dir = blocks_dir.join(id);
     let _ = std::fs::remove_dir_all(&tmp);

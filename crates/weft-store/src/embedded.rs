@@ -6,7 +6,7 @@
 //! the in-memory parts under locks in the fixed order `sealed` → `head`, the same order the
 //! writer takes them when it swaps the head out, so a span is always visible in one place.
 
-use crate::block::{stage_block, write_block, Block, StagedBlock};
+use crate::block::{stage_block, write_block, Block, Origin, StagedBlock};
 use crate::head::Head;
 use crate::wal::{self, SegmentWriter};
 use crate::{
@@ -725,14 +725,17 @@ fn publish_in_order<T>(
 fn stage_heads(shared: &Shared, heads: &[Arc<SealedHead>]) -> Vec<Result<(String, StagedBlock)>> {
     let stage = |s: &SealedHead| {
         let id = new_block_id(shared);
+        let origin = Origin {
+            wal_through: s.wal_through,
+            level: 0,
+            created_unix_nano: now_nanos(),
+            compacted_from: Vec::new(),
+        };
         stage_block(
             &shared.blocks_dir,
             &id,
             s.head.spans.iter().collect(),
-            s.wal_through,
-            0,
-            now_nanos(),
-            Vec::new(),
+            origin,
         )
         .map(|st| (id, st))
     };
