@@ -258,6 +258,8 @@ mod facts {
     use std::net::IpAddr;
     use std::sync::{Mutex, OnceLock};
 
+    use opentelemetry::StringValue;
+
     #[derive(Clone, Copy)]
     pub(super) enum Kind {
         UserAgent = 0,
@@ -265,7 +267,7 @@ mod facts {
     }
 
     /// (max values, max length) per kind
-    pub(super) const LIMITS: [(usize, usize); 2] = [(1024, 256), (4096, 64)];
+    const LIMITS: [(usize, usize); 2] = [(1024, 256), (4096, 64)];
 
     type Set = HashSet<&'static str>;
 
@@ -281,8 +283,13 @@ mod facts {
             RefCell::new(Default::default());
     }
 
+    /// The text as an attribute value: interned, or copied when it cannot be.
+    pub(super) fn value(kind: Kind, text: &str) -> StringValue {
+        get(kind, text).map_or_else(|| StringValue::from(text.to_string()), StringValue::from)
+    }
+
     /// The interned text, or `None` when it is too long or its kind's set is full.
-    pub(super) fn get(kind: Kind, text: &str) -> Option<&'static str> {
+    fn get(kind: Kind, text: &str) -> Option<&'static str> {
         let (max, max_len) = LIMITS[kind as usize];
         if text.len() > max_len {
             return None;
@@ -308,14 +315,20 @@ mod facts {
         })
     }
 
-    /// A peer's address as text, interned (and not formatted again once seen).
-    pub(super) fn peer(ip: IpAddr) -> Option<&'static str> {
+    /// A peer's address as an attribute value: interned (and not formatted again once seen),
+    /// or formatted per request when it cannot be.
+    pub(super) fn peer(ip: IpAddr) -> StringValue {
         if let Some(t) = PEERS.with(|p| p.borrow().get(&ip).copied()) {
-            return Some(t);
+            return StringValue::from(t);
         }
-        let t = get(Kind::Address, &ip.to_string())?;
-        PEERS.with(|p| p.borrow_mut().insert(ip, t));
-        Some(t)
+        let text = ip.to_string();
+        match get(Kind::Address, &text) {
+            Some(t) => {
+                PEERS.with(|p| p.borrow_mut().insert(ip, t));
+                StringValue::from(t)
+            }
+            None => StringValue::from(text),
+        }
     }
 }
 
@@ -367,21 +380,12 @@ fn client_address<B>(req: &Request<B>, forwarded_for: Option<&HeaderValue>) -> O
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            return Some(match facts::get(facts::Kind::Address, first) {
-                Some(a) => StringValue::from(a),
-                None => StringValue::from(first.to_string()),
-            });
+            return Some(facts::value(facts::Kind::Address, first));
         }
     }
-    let ip = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()?
-        .0
-        .ip();
-    Some(match facts::peer(ip) {
-        Some(a) => StringValue::from(a),
-        None => StringValue::from(ip.to_string()),
-    })
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| facts::peer(c.0.ip()))
 }
 
 impl<S, B, RB> tower::Service<Request<B>> for WeftService<S>
@@ -467,11 +471,10 @@ where
             attributes.push(KeyValue::new("http.route", r));
         }
         if let Some(ua) = read.user_agent.and_then(|v| v.to_str().ok()) {
-            let ua = match facts::get(facts::Kind::UserAgent, ua) {
-                Some(a) => StringValue::from(a),
-                None => StringValue::from(ua.to_string()),
-            };
-            attributes.push(KeyValue::new("user_agent.original", ua));
+            attributes.push(KeyValue::new(
+                "user_agent.original",
+                facts::value(facts::Kind::UserAgent, ua),
+            ));
         }
         if let Some(addr) = client_address(&req, read.forwarded_for) {
             attributes.push(KeyValue::new("client.address", addr));
