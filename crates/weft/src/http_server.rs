@@ -162,24 +162,13 @@ fn request_id_bytes() -> [u8; 32] {
     out
 }
 
-/// A generated request id, shared by the request header, the response header and the span
-/// attribute: one allocation, and cloning the header value only counts a reference (a header
-/// value made from a copied slice would allocate again on its first clone).
-#[derive(Clone)]
-struct SharedId(Arc<str>);
-
-impl AsRef<[u8]> for SharedId {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-fn generated_request_id() -> (Arc<str>, HeaderValue) {
-    let bytes = request_id_bytes();
-    let id: Arc<str> = Arc::from(std::str::from_utf8(&bytes).expect("hex is UTF-8"));
-    let value = HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(SharedId(id.clone())))
-        .expect("hex is a valid header value");
-    (id, value)
+/// A generated request id as a header value shared by the request and the response: one
+/// allocation (the id's bytes live inside `Bytes`' own shared block, so cloning the value only
+/// counts a reference; a value made from a copied slice would allocate again on its first
+/// clone). The span attribute copies it only when the span records.
+fn generated_request_id() -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(request_id_bytes()))
+        .expect("hex is a valid header value")
 }
 
 /// Span names (`METHOD route`) and routes, interned: a server sees the same few routes
@@ -253,7 +242,7 @@ mod names {
 /// request cost the sampled layer 0.7–1 µs on a 2-core VM). Bounded per kind: past its
 /// `max` values, or for a value longer than its `max_len`, the layer copies per request again.
 mod facts {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::collections::HashSet;
     use std::net::IpAddr;
     use std::sync::{Mutex, OnceLock};
@@ -277,6 +266,9 @@ mod facts {
     }
 
     thread_local! {
+        /// Each kind's last value on this thread: a connection's requests repeat it, and
+        /// comparing with it costs less than hashing for a lookup.
+        static LAST: Cell<[&'static str; 2]> = const { Cell::new(["", ""]) };
         static LOCAL: RefCell<[rustc_hash::FxHashSet<&'static str>; 2]> =
             RefCell::new(Default::default());
         static PEERS: RefCell<rustc_hash::FxHashMap<IpAddr, &'static str>> =
@@ -294,7 +286,11 @@ mod facts {
         if text.len() > max_len {
             return None;
         }
-        LOCAL.with(|l| {
+        let last = LAST.with(Cell::get);
+        if last[kind as usize] == text {
+            return Some(last[kind as usize]);
+        }
+        let t = LOCAL.with(|l| {
             if let Some(&t) = l.borrow()[kind as usize].get(text) {
                 return Some(t);
             }
@@ -312,7 +308,13 @@ mod facts {
             };
             l.borrow_mut()[kind as usize].insert(t);
             Some(t)
-        })
+        })?;
+        LAST.with(|l| {
+            let mut last = l.get();
+            last[kind as usize] = t;
+            l.set(last);
+        });
+        Some(t)
     }
 
     /// A peer's address as an attribute value: interned (and not formatted again once seen),
@@ -415,16 +417,9 @@ where
             .cloned();
         // a generated id goes into the request's headers (for the handler) once the layer's
         // own reads of them are done, below
-        let (request_id, request_id_value, generated) = match incoming {
-            Some(v) => (
-                StringValue::from(v.to_str().unwrap_or_default().to_string()),
-                v,
-                false,
-            ),
-            None => {
-                let (id, value) = generated_request_id();
-                (StringValue::from(id), value, true)
-            }
+        let (request_id_value, generated) = match incoming {
+            Some(v) => (v, false),
+            None => (generated_request_id(), true),
         };
         let method = req.method().as_str();
         let method_value = method_value(req.method());
@@ -479,10 +474,6 @@ where
         if let Some(addr) = client_address(&req, read.forwarded_for) {
             attributes.push(KeyValue::new("client.address", addr));
         }
-        attributes.push(KeyValue::new(
-            "http.request.header.x-request-id",
-            request_id,
-        ));
         let parent = crate::propagation::extract_headers(req.headers());
         if generated {
             req.headers_mut()
@@ -537,9 +528,14 @@ pin_project_lite::pin_project! {
             // span now and say why
             if let Some(state) = this.project().state.take() {
                 let span = state.cx.span();
-                span.set_attribute(KeyValue::new("error.type", "cancelled"));
-                span.set_status(Status::error("the request was cancelled before a response"));
-                span.end();
+                if records(&span) {
+                    span.set_attributes([
+                        request_id_attribute(&state.request_id),
+                        KeyValue::new("error.type", "cancelled"),
+                    ]);
+                    span.set_status(Status::error("the request was cancelled before a response"));
+                    span.end();
+                }
             }
         }
     }
@@ -570,18 +566,30 @@ where
             traceparent,
         } = state;
         let span = cx.span();
-        match &result {
-            Ok(resp) => {
-                let code = resp.status().as_u16();
-                span.set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
-                if code >= 500 {
-                    span.set_attribute(KeyValue::new("error.type", code.to_string()));
-                    span.set_status(Status::error(""));
+        // what the response adds is set in one go, and only on a span that records: each
+        // call on the span takes its lock, and a span that does not record drops it all
+        let recording = records(&span);
+        if recording {
+            let id = request_id_attribute(&request_id);
+            match &result {
+                Ok(resp) => {
+                    let code = resp.status().as_u16();
+                    let status = KeyValue::new("http.response.status_code", i64::from(code));
+                    if code >= 500 {
+                        span.set_attributes([
+                            id,
+                            status,
+                            KeyValue::new("error.type", code.to_string()),
+                        ]);
+                        span.set_status(Status::error(""));
+                    } else {
+                        span.set_attributes([id, status]);
+                    }
                 }
-            }
-            Err(_) => {
-                span.set_attribute(KeyValue::new("error.type", "_OTHER"));
-                span.set_status(Status::error("the service returned an error"));
+                Err(_) => {
+                    span.set_attributes([id, KeyValue::new("error.type", "_OTHER")]);
+                    span.set_status(Status::error("the service returned an error"));
+                }
             }
         }
         let result = result.map(|mut resp| {
@@ -593,9 +601,31 @@ where
             }
             resp
         });
-        span.end();
+        // a span that does not record has nothing to export: dropping it is its end
+        if recording {
+            span.end();
+        }
         Poll::Ready(result)
     }
+}
+
+/// Whether the span records. A sampled span always does (the specification forbids a sampled
+/// span that does not record), and its context says so without the lock `is_recording` takes.
+fn records(span: &opentelemetry::trace::SpanRef<'_>) -> bool {
+    span.span_context().is_sampled() || span.is_recording()
+}
+
+/// The request id as a span attribute. It is no input to sampling, so it is set once the span
+/// is known to record, not copied for every request.
+fn request_id_attribute(id: &HeaderValue) -> KeyValue {
+    // the id is known to be text (generated as hex, or taken only when `to_str` accepted
+    // it): checking it as UTF-8 is cheaper than `to_str`'s byte-by-byte check again
+    KeyValue::new(
+        "http.request.header.x-request-id",
+        std::str::from_utf8(id.as_bytes())
+            .unwrap_or_default()
+            .to_string(),
+    )
 }
 
 /// The method as semantic conventions want it: known methods by name, others as `_OTHER`.

@@ -236,6 +236,63 @@ async fn span_names_per_method_and_route_and_cancelled_requests() {
     assert_eq!(ids.len(), spans.len());
 }
 
+/// With head sampling off and errors kept, a request that fails is exported whole from its
+/// record-only span (what the response adds is set on any span that records, not only on
+/// sampled ones), and a request that succeeds is not exported at all.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unsampled_request_that_fails_is_kept_with_everything_the_layer_records() {
+    use tower::ServiceExt;
+    let mem = Memory::default();
+    let guard = builder(&mem, &[])
+        .sampler(weft::SamplerConfig::AlwaysOff)
+        .keep_errors(true)
+        .init()
+        .unwrap();
+    let app = Router::new()
+        .route("/ok", get(|| async { "fine" }))
+        .route(
+            "/broken/{id}",
+            get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
+        )
+        .layer(WeftLayer::new().tracer_provider(guard.tracer_provider()));
+    let mut ids = Vec::new();
+    for (path, given) in [
+        ("/ok", None),
+        ("/broken/1", None),
+        ("/broken/2", Some("given-3")),
+    ] {
+        let mut r = http::Request::get(path);
+        if let Some(id) = given {
+            r = r.header("x-request-id", id);
+        }
+        let resp = app
+            .clone()
+            .oneshot(r.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        ids.push(resp.headers()["x-request-id"].to_str().unwrap().to_string());
+    }
+    assert_eq!(ids[2], "given-3");
+    drop(guard);
+
+    let spans = mem.spans();
+    assert_eq!(mem.names(), ["GET /broken/{id}", "GET /broken/{id}"]);
+    for (s, id) in spans.iter().zip(&ids[1..]) {
+        assert!(
+            s.span_context.is_sampled(),
+            "kept spans are exported as sampled"
+        );
+        assert_eq!(str_attr(s, "weft.sampling.kept"), "error");
+        assert_eq!(&str_attr(s, "http.request.header.x-request-id"), id);
+        assert_eq!(str_attr(s, "error.type"), "503");
+        assert_eq!(
+            attr(s, "http.response.status_code").map(|v| v.to_string()),
+            Some("503".to_string())
+        );
+        assert!(matches!(s.status, Status::Error { .. }), "{:?}", s.status);
+    }
+}
+
 /// One layered service mounted on two routes (its clones share what the layer caches per
 /// service), and the request headers the layer reads, whether the request has a few headers
 /// (read in one pass) or many (looked up).
