@@ -328,7 +328,23 @@ async fn disk_figures(http: &reqwest::Client, api: &str) -> anyhow::Result<(f64,
     ))
 }
 
+/// Keeps the load generator's large buffers in the heap. Each request is encoded into a fresh
+/// buffer of a few hundred KiB; above glibc's mmap threshold every one is mapped, faulted in
+/// page by page, zeroed and unmapped again: a quarter of the generator's CPU, taken from the
+/// server it shares a machine with. Only this process is affected (`weft serve` keeps the
+/// defaults, which return memory to the system).
+fn keep_large_buffers_in_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets two of glibc's allocator thresholds; it takes the allocator's
+    // own lock and is safe to call while other threads allocate
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
+    keep_large_buffers_in_the_heap();
     let duration = weft_model::duration::parse_duration_nanos(&a.duration)
         .map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
     let duration = Duration::from_nanos(duration);
