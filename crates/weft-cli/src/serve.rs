@@ -228,6 +228,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     }
     let cfg = resolve(&a)?;
     raise_open_file_limit();
+    fail_writes_past_the_file_size_limit();
     let server = weft_server::start(cfg.clone()).await?;
     let r = &server.open_report;
     tracing::info!(
@@ -250,6 +251,17 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     server.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Makes a write past the file-size limit (`ulimit -f`) fail with an error, which the store
+/// reports and the client is told of, instead of killing the server with SIGXFSZ (the
+/// signal's default action) and every request in flight with it.
+fn fail_writes_past_the_file_size_limit() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" installs no handler code
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit: every block keeps its spans file

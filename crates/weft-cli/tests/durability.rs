@@ -140,3 +140,82 @@ async fn acknowledged_spans_survive_sigkill_exactly_once() {
         acked.len()
     );
 }
+
+/// A write the disk refuses (here a file-size limit, as a full disk would) fails the request
+/// with a message and a retry hint, and is undone: the server keeps serving, later requests
+/// are stored, and neither the live server nor a restart from the WAL ever shows the spans of
+/// the request that was told it failed, nor reports a torn frame.
+#[tokio::test]
+async fn a_write_the_disk_refuses_fails_its_request_and_is_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    const LIMIT: usize = 64 << 10;
+    let mut cmd = std::process::Command::new("prlimit");
+    // soft limit only, so that it can be raised again while the server runs
+    cmd.arg(format!("--fsize={LIMIT}:")).arg("--").arg(bin());
+    let flags = ["--maintenance-interval", "1h"];
+    let mut server = Server::start_command(cmd, dir.path(), &flags, &[]);
+    let client = reqwest::Client::new();
+    let post = |req: &weft_proto::ExportTraceServiceRequest| {
+        client
+            .post(server.otlp_http_url())
+            .header("content-type", "application/x-protobuf")
+            .body(req.encode_to_vec())
+            .send()
+    };
+
+    let before = random_trace_id();
+    let r = post(&sample_trace("disk", &before)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    // one request larger than what the limit leaves of the WAL segment
+    let refused_id = random_trace_id();
+    let mut refused = sample_trace("disk", &refused_id);
+    while refused.encoded_len() <= LIMIT {
+        refused
+            .resource_spans
+            .extend(sample_trace("disk", &refused_id).resource_spans);
+    }
+    let r = post(&refused).await.unwrap();
+    assert_eq!(r.status(), 503, "a write the disk refuses is unavailable");
+    assert!(r.headers().contains_key("retry-after"));
+    let body = r.text().await.unwrap();
+    assert!(body.contains("could not write"), "{body}");
+
+    // the disk has room again
+    let pid = server.child.id().to_string();
+    let raised = std::process::Command::new("prlimit")
+        .args(["--pid", &pid, "--fsize=unlimited:"])
+        .status()
+        .unwrap();
+    assert!(raised.success(), "prlimit --pid failed");
+    let after = random_trace_id();
+    let r = post(&sample_trace("disk", &after)).await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let check = |server: &Server| {
+        let (client, server_url) = (client.clone(), server.api(""));
+        let (before, refused_id, after) = (hex(&before), hex(&refused_id), hex(&after));
+        async move {
+            let get = |id: String| {
+                let (client, url) = (client.clone(), format!("{server_url}/api/v1/traces/{id}"));
+                async move { client.get(url).send().await.unwrap().status().as_u16() }
+            };
+            assert_eq!(get(before).await, 200, "the request before the failure");
+            assert_eq!(get(after).await, 200, "the request after the failure");
+            assert_eq!(get(refused_id).await, 404, "the refused request");
+        }
+    };
+    check(&server).await;
+    server.kill();
+
+    let server = Server::start(bin(), dir.path(), &flags);
+    assert_eq!(
+        metric(&client, &server, "weft_store_wal_corrupt_frames_total").await,
+        0.0,
+        "the WAL holds no torn frame"
+    );
+    check(&server).await;
+    for id in [&before, &after] {
+        let t = fetch_trace(&client, &server, &hex(id)).await.unwrap();
+        assert_eq!(t.spans().count(), 3, "each span once");
+    }
+}

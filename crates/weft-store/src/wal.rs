@@ -52,8 +52,12 @@ pub struct SegmentWriter {
     file: File,
     path: PathBuf,
     seq: u64,
+    /// The segment's committed length: everything before it was written (and synced, when
+    /// asked) by a commit that succeeded.
     bytes: u64,
     buf: Vec<u8>,
+    /// A failed commit could not be undone yet (see [`SegmentWriter::commit`]).
+    undo_pending: bool,
 }
 
 impl SegmentWriter {
@@ -75,6 +79,7 @@ impl SegmentWriter {
             seq,
             bytes: SEGMENT_MAGIC.len() as u64,
             buf: Vec::new(),
+            undo_pending: false,
         })
     }
 
@@ -96,18 +101,46 @@ impl SegmentWriter {
     }
 
     /// Writes the buffered frames with one `write` and, when `fsync`, makes them durable.
+    ///
+    /// A commit that fails (a full disk, a file-size limit, an I/O error) is undone: its
+    /// frames are dropped and the segment is cut back to its committed length, so that
+    /// neither a torn frame nor the frames of requests that were told they failed are written
+    /// by a later commit or replayed after a restart. While the cut cannot be made, every
+    /// commit fails without writing.
     pub fn commit(&mut self, fsync: bool) -> Result<()> {
-        if !self.buf.is_empty() {
-            self.file
-                .write_all(&self.buf)
-                .map_err(|e| StoreError::io(&self.path, e))?;
-            self.bytes += self.buf.len() as u64;
+        let res = self.undo_failed().and_then(|()| self.write_group(fsync));
+        if res.is_err() {
             self.buf.clear();
+            self.undo_pending = true;
+            if let Err(e) = self.undo_failed() {
+                tracing::error!(error = %e, "could not cut the WAL segment back after a failed commit; writes fail until it can be");
+            }
+        }
+        res
+    }
+
+    fn write_group(&mut self, fsync: bool) -> Result<()> {
+        let io = |e| StoreError::io(&self.path, e);
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf).map_err(io)?;
         }
         if fsync {
+            self.file.sync_data().map_err(io)?;
+        }
+        self.bytes += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Cuts the segment back to its committed length after a failed commit.
+    fn undo_failed(&mut self) -> Result<()> {
+        if self.undo_pending {
             self.file
-                .sync_data()
+                .set_len(self.bytes)
+                .and_then(|()| self.file.seek(SeekFrom::Start(self.bytes)))
+                .and_then(|_| self.file.sync_data())
                 .map_err(|e| StoreError::io(&self.path, e))?;
+            self.undo_pending = false;
         }
         Ok(())
     }
