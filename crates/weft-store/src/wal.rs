@@ -4,7 +4,9 @@
 //! 8-byte magic `WEFTWAL1`, followed by frames: `len: u32 LE | crc32: u32 LE | payload`.
 //! The payload is an OTLP protobuf `ExportTraceServiceRequest`. Frames are appended in groups
 //! (group commit) and the group is made durable with one `fdatasync` before any request in it
-//! is acknowledged.
+//! is acknowledged. A group whose write or sync fails is undone (the segment is cut back to
+//! its length before the group), so the segment only ever holds frames of acknowledged
+//! requests, whole.
 //!
 //! Replay reads frames until the end; a frame whose length runs past the end of the file or
 //! whose checksum does not match is reported, and replay resumes at the next offset where a
