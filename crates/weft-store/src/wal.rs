@@ -5,8 +5,8 @@
 //! The payload is an OTLP protobuf `ExportTraceServiceRequest`. Frames are appended in groups
 //! (group commit) and the group is made durable with one `fdatasync` before any request in it
 //! is acknowledged. A group whose write or sync fails is undone (the segment is cut back to
-//! its length before the group), so a segment never keeps a torn frame or the frames of
-//! requests that were told they failed.
+//! its length before the group): a failed group leaves neither a torn frame nor the frames
+//! of its requests, which were told they failed, behind in the segment.
 //!
 //! Replay reads frames until the end; a frame whose length runs past the end of the file or
 //! whose checksum does not match is reported, and replay resumes at the next offset where a
