@@ -535,7 +535,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let h = lock(&shared.latencies).clone();
     println!("accepted spans:      {sent}");
     // both were sent again until accepted: the figures above and below count each span once
-    println!("refused requests:    {refused} (server overloaded; sent again after a pause)");
+    println!(
+        "refused requests:    {refused} (429 / 503: overloaded or unavailable; sent again after a pause)"
+    );
     println!("failed requests:     {failed} (other errors; sent again after a pause)");
     println!(
         "throughput:          {:.0} spans/s over {:.1}s",
