@@ -219,3 +219,72 @@ async fn a_write_the_disk_refuses_fails_its_request_and_is_undone() {
         assert_eq!(t.spans().count(), 3, "each span once");
     }
 }
+
+/// A block damaged on disk stops the start with a message that names the block and says what
+/// to do; moving the block aside, as it says, starts the server with the other blocks' spans.
+#[tokio::test]
+async fn a_damaged_block_names_itself_and_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    let mut server = Server::start(bin(), dir.path(), &[]);
+    for _ in 0..2 {
+        let tid = random_trace_id();
+        weft_testkit::post_protobuf(&client, &server, &sample_trace("disk", &tid)).await;
+        weft_testkit::admin(&client, &server, "flush").await;
+        ids.push(hex(&tid));
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+    let blocks = dir.path().join("blocks");
+    let mut block_dirs: Vec<_> = std::fs::read_dir(&blocks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    block_dirs.sort();
+    assert_eq!(block_dirs.len(), 2);
+    let damaged = &block_dirs[0];
+    let spans = damaged.join("spans.parquet");
+    let len = std::fs::metadata(&spans).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&spans)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    let out = std::process::Command::new(bin())
+        .args([
+            "serve",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--otlp-http",
+            "127.0.0.1:0",
+        ])
+        .args(["--http", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = damaged.file_name().unwrap().to_string_lossy();
+    assert!(err.contains(&*name), "the block is named: {err}");
+    assert!(
+        err.contains("the block is damaged: move its directory out of"),
+        "{err}"
+    );
+    // each cause once
+    assert_eq!(err.matches("Corrupt footer").count(), 1, "{err}");
+
+    let aside = dir.path().join("damaged");
+    std::fs::create_dir(&aside).unwrap();
+    std::fs::rename(damaged, aside.join(&*name)).unwrap();
+    let server = Server::start(bin(), dir.path(), &[]);
+    let found: Vec<bool> = {
+        let mut v = Vec::new();
+        for id in &ids {
+            v.push(fetch_trace(&client, &server, id).await.is_some());
+        }
+        v
+    };
+    assert_eq!(found.iter().filter(|f| **f).count(), 1, "{found:?}");
+}

@@ -389,7 +389,25 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
     }
     let mut blocks = Vec::new();
     for d in dirs {
-        blocks.push(Arc::new(Block::open(&d)?));
+        let block = Block::open(&d).map_err(|e| {
+            let damaged = match &e {
+                StoreError::Corrupt { .. } | StoreError::Parquet { .. } => true,
+                StoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+                _ => false,
+            };
+            if !damaged {
+                return e;
+            }
+            StoreError::Corrupt {
+                path: d.display().to_string(),
+                message: format!(
+                    "{e}; the block is damaged: move its directory out of {} to start without \
+                     its spans (or restore it from a backup)",
+                    dir.display()
+                ),
+            }
+        })?;
+        blocks.push(Arc::new(block));
     }
     // blocks that a finished compaction replaced, if the crash came before their deletion
     let replaced: HashSet<String> = blocks
