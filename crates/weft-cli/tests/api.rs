@@ -397,6 +397,25 @@ async fn environment_and_config_file_configure_the_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // a data directory that is a file: said so, not "File exists"
+    let out = std::process::Command::new(bin())
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+        ])
+        .args(["--otlp-http", "127.0.0.1:0", "--data-dir"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("it is a file, not a directory; pick another data directory"),
+        "{err}"
+    );
 }
 
 /// `/proc/<pid>/stat`'s fields from field 3 (after the parenthesised command name), as the

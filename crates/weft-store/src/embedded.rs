@@ -179,7 +179,19 @@ impl EmbeddedStore {
         let wal_dir = opts.data_dir.join("wal");
         let blocks_dir = opts.data_dir.join("blocks");
         for d in [&opts.data_dir, &wal_dir, &blocks_dir] {
-            std::fs::create_dir_all(d).map_err(|e| StoreError::io(d, e))?;
+            std::fs::create_dir_all(d).map_err(|e| {
+                if d.exists() && !d.is_dir() {
+                    // create_dir_all only says "File exists"
+                    StoreError::io(
+                        d,
+                        std::io::Error::other(
+                            "it is a file, not a directory; pick another data directory",
+                        ),
+                    )
+                } else {
+                    StoreError::io(d, e)
+                }
+            })?;
         }
         let mut report = OpenReport::default();
         let blocks = load_blocks(&blocks_dir)?;
