@@ -481,6 +481,43 @@ fn span_keys(b: &Batch) -> impl Iterator<Item = (&str, &str, SpanKind)> {
     })
 }
 
+/// A failure that repeats, reported at most once per [`RepeatedFailure::EVERY`].
+#[derive(Default)]
+struct RepeatedFailure {
+    last_report: Option<Instant>,
+    /// failures since the last report
+    unreported: u64,
+    /// failures since the last success
+    run: u64,
+}
+
+impl RepeatedFailure {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    /// Counts a failure; `Some(failures not reported since the last report)` when this one
+    /// is to be reported.
+    fn failed(&mut self, now: Instant) -> Option<u64> {
+        self.run += 1;
+        if self
+            .last_report
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            self.unreported += 1;
+            return None;
+        }
+        self.last_report = Some(now);
+        Some(std::mem::take(&mut self.unreported))
+    }
+
+    /// A success: `Some(failures in the run it ends)` after a run of failures.
+    fn recovered(&mut self) -> Option<u64> {
+        let run = std::mem::take(&mut self.run);
+        self.last_report = None;
+        self.unreported = 0;
+        (run > 0).then_some(run)
+    }
+}
+
 /// The WAL writer: takes every command queued, writes the appends as one group, makes them
 /// durable, applies them to the head, then acknowledges them.
 fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receiver<WalCmd>) {
@@ -490,6 +527,9 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
     let mut batches: Vec<(Batch, usize)> = Vec::new();
     let mut waiters: Vec<tokio::sync::oneshot::Sender<Result<()>>> = Vec::new();
     let mut queued: u64 = 0;
+    // a disk that refuses one commit usually refuses the next hundreds (a full disk, with
+    // clients retrying): the first failure is logged, then one line per interval with the count
+    let failures = std::cell::RefCell::new(RepeatedFailure::default());
     let commit = |segment: &mut SegmentWriter,
                   batches: &mut Vec<(Batch, usize)>,
                   waiters: &mut Vec<tokio::sync::oneshot::Sender<Result<()>>>,
@@ -505,6 +545,9 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
         *queued = 0;
         match res {
             Ok(()) => {
+                if let Some(n) = failures.borrow_mut().recovered() {
+                    tracing::info!(failed = n, "wal commits succeed again");
+                }
                 update_catalog(
                     &shared.catalog,
                     batches.iter().flat_map(|(b, _)| span_keys(b)),
@@ -526,7 +569,14 @@ fn wal_writer(shared: Arc<Shared>, mut segment: SegmentWriter, rx: mpsc::Receive
             Err(e) => {
                 batches.clear();
                 let msg = e.to_string();
-                tracing::error!(error = %msg, "wal commit failed");
+                if let Some(unreported) = failures.borrow_mut().failed(Instant::now()) {
+                    tracing::error!(
+                        error = %msg,
+                        failures_not_reported = unreported,
+                        "wal commit failed; its requests were told to retry later (reported at \
+                         most every 10 s while it keeps failing)"
+                    );
+                }
                 for w in waiters.drain(..) {
                     let _ = w.send(Err(StoreError::Io {
                         path: "wal".into(),
@@ -1308,6 +1358,23 @@ fn search(shared: &Shared, q: &SearchQuery) -> Result<SearchResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_failure_is_reported_once_per_interval_with_the_count() {
+        let t0 = Instant::now();
+        let mut f = RepeatedFailure::default();
+        assert_eq!(f.failed(t0), Some(0), "the first is reported");
+        assert_eq!(f.failed(t0 + Duration::from_secs(1)), None);
+        assert_eq!(f.failed(t0 + Duration::from_secs(9)), None);
+        assert_eq!(
+            f.failed(t0 + RepeatedFailure::EVERY),
+            Some(2),
+            "then one report per interval, with those left out"
+        );
+        assert_eq!(f.recovered(), Some(4), "the run's length");
+        assert_eq!(f.recovered(), None, "a success after a success is no news");
+        assert_eq!(f.failed(t0 + Duration::from_secs(11)), Some(0), "a new run");
+    }
 
     fn failed() -> StoreError {
         StoreError::io("test", std::io::Error::other("staging failed"))
