@@ -162,6 +162,9 @@ fn pregenerate(
 
 struct Shared {
     sent_spans: AtomicU64,
+    /// spans generated for sending (with `--spans`, no more than that: the workers claim
+    /// them before they send, so the requests in flight cannot overshoot it)
+    claimed_spans: AtomicU64,
     /// requests the server refused as overloaded (429, RESOURCE_EXHAUSTED, UNAVAILABLE)
     refused_requests: AtomicU64,
     /// requests that failed otherwise (an error status, a broken connection)
@@ -359,6 +362,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     ));
     let shared = Arc::new(Shared {
         sent_spans: AtomicU64::new(0),
+        claimed_spans: AtomicU64::new(0),
         refused_requests: AtomicU64::new(0),
         failed_requests: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -448,7 +452,22 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
                         Some(r) => r.clone(),
                         None => break,
                     },
-                    (None, None) => prepare(&gen, &mut rng, batch, &mut scratch),
+                    (None, None) => {
+                        let n = match limit {
+                            Some(l) => {
+                                let before = shared
+                                    .claimed_spans
+                                    .fetch_add(batch as u64, Ordering::Relaxed);
+                                if before >= l {
+                                    break;
+                                }
+                                // the last request takes what is left (in whole traces)
+                                (l - before).min(batch as u64) as usize
+                            }
+                            None => batch,
+                        };
+                        prepare(&gen, &mut rng, n, &mut scratch)
+                    }
                 };
                 let t = Instant::now();
                 // spans the server accepted: all of them, less those it reports rejected

@@ -253,7 +253,8 @@ fn bench_counts_refusals_apart_and_loses_nothing() {
         };
         assert!(count("refused requests:") > 0, "{protocol}: {stdout}");
         assert_eq!(count("failed requests:"), 0, "{protocol}: {stdout}");
-        assert!(count("accepted spans:") >= 1000, "{protocol}: {stdout}");
+        // `--spans` is exact: the requests in flight do not overshoot it
+        assert_eq!(count("accepted spans:"), 1000, "{protocol}: {stdout}");
         accepted += count("accepted spans:");
     }
     // every accepted span is kept, once (the stored count settles while a cut moves spans
@@ -314,7 +315,7 @@ fn bench_sends_stores_compacts_and_reports() {
     // encodes its requests before sending them, the second while sending
     let first = bench(&["--pregenerate"]);
     let accepted1: u64 = field(&first, "accepted spans:").parse().unwrap();
-    assert!(accepted1 >= 4000, "{first}");
+    assert_eq!(accepted1, 4000, "{first}");
     assert!(
         field(&first, "client CPU:").ends_with("(while sending, pregenerated)"),
         "{first}"
@@ -322,6 +323,7 @@ fn bench_sends_stores_compacts_and_reports() {
     assert_eq!(stored(&first), accepted1, "{first}");
     let second = bench(&["--compact", "--search-samples", "3"]);
     let accepted2: u64 = field(&second, "accepted spans:").parse().unwrap();
+    assert_eq!(accepted2, 4000, "{second}");
     assert!(
         field(&second, "client CPU:").ends_with("(while sending, generating)"),
         "{second}"
