@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Largest request body after decompression [default: 64MiB]
     #[arg(long, env = "WEFT_MAX_DECOMPRESSED_BYTES")]
     max_decompressed_bytes: Option<String>,
+    /// Request bytes held at once over all connections, from the first byte received to the
+    /// write; beyond it requests get 429 / RESOURCE_EXHAUSTED [default: 256MiB]
+    #[arg(long, env = "WEFT_MAX_INFLIGHT_BYTES")]
+    max_inflight_bytes: Option<String>,
     /// Also archive every trace as OTLP/JSON in DIR/YYYY/MM/DD/<trace_id>.json (UTC day of the
     /// trace's start), written once the trace is idle and rewritten when late spans arrive
     /// [default: no archive]
@@ -177,6 +181,15 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
                 usize_size,
             )?,
             d.max_decompressed_bytes,
+        ),
+        max_inflight_bytes: pick(
+            with(
+                "--max-inflight-bytes",
+                a.max_inflight_bytes.clone(),
+                usize_size,
+            )?,
+            with("max-inflight-bytes", file.max_inflight_bytes, usize_size)?,
+            d.max_inflight_bytes,
         ),
         archive_dir: a.archive_dir.clone().or(file.archive_dir),
         archive_retention: pick(

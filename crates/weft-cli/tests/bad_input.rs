@@ -262,3 +262,97 @@ async fn overload_gets_429_and_resource_exhausted_with_retry_information() {
     admin(&client, &server, "flush").await;
     assert_eq!(send().await.unwrap().status(), 200);
 }
+
+/// Request bytes count against `--max-inflight-bytes` from their first byte: a client
+/// part-way through a large upload holds its share, so that many such clients cannot hold
+/// unbounded memory. Over the budget, OTLP/HTTP gets 429 and OTLP/gRPC RESOURCE_EXHAUSTED,
+/// both with retry information; when the slow client goes, its share comes back.
+#[tokio::test]
+async fn request_bytes_count_against_the_budget_while_they_arrive() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        bin(),
+        dir.path(),
+        &[
+            "--max-inflight-bytes",
+            "1MiB",
+            "--maintenance-interval",
+            "1h",
+        ],
+    );
+    let client = reqwest::Client::new();
+    // a request of about 600 KiB, valid OTLP
+    let tid = random_trace_id();
+    let mut big = sample_trace("budget", &tid);
+    while big.encoded_len() < 600 << 10 {
+        big.resource_spans
+            .extend(sample_trace("budget", &tid).resource_spans);
+    }
+    let body = big.encode_to_vec();
+
+    // a slow client: headers and 700 KiB of a 900 KiB body, then nothing more
+    let mut slow = tokio::net::TcpStream::connect(server.otlp_http)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+        server.otlp_http,
+        900 << 10
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&vec![0u8; 700 << 10]).await.unwrap();
+    slow.flush().await.unwrap();
+    // its bytes reach the server's budget
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let r = client
+        .post(server.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let msg = weft_ingest_status(&r.bytes().await.unwrap());
+    assert!(
+        msg.contains("more than 1048576 bytes of requests are in flight"),
+        "{msg}"
+    );
+    let mut c = TraceServiceClient::connect(server.otlp_grpc_url())
+        .await
+        .unwrap();
+    let err = c.export(big.clone()).await.expect_err("over the budget");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    use tonic_types::StatusExt;
+    assert!(err.get_details_retry_info().is_some(), "{err:?}");
+    assert!(fetch_trace(&client, &server, &hex(&tid)).await.is_none());
+
+    // a message larger than the whole budget is refused while it arrives, and the client
+    // reads the status (not a reset stream)
+    let mut huge = big.clone();
+    while huge.encoded_len() < 1536 << 10 {
+        huge.resource_spans.extend(big.resource_spans.clone());
+    }
+    let err = c.export(huge).await.expect_err("larger than the budget");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message().contains("bytes of requests are in flight"),
+        "{err:?}"
+    );
+
+    // the slow client goes away: its share comes back, and the same requests are taken
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = client
+        .post(server.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c.export(big).await.expect("taken once the budget is free");
+    assert!(fetch_trace(&client, &server, &hex(&tid)).await.is_some());
+}

@@ -8,6 +8,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     TooManyRequests,
+    /// The request body stopped coming.
+    RequestTimeout,
     Unavailable,
     Internal,
 }
@@ -21,6 +23,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::TooManyRequests => S::TOO_MANY_REQUESTS,
+            ErrorCode::RequestTimeout => S::REQUEST_TIMEOUT,
             ErrorCode::Unavailable => S::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => S::INTERNAL_SERVER_ERROR,
         }
@@ -32,6 +35,7 @@ impl ErrorCode {
             ErrorCode::BadRequest | ErrorCode::UnsupportedMediaType => C::InvalidArgument,
             ErrorCode::NotFound => C::NotFound,
             ErrorCode::PayloadTooLarge | ErrorCode::TooManyRequests => C::ResourceExhausted,
+            ErrorCode::RequestTimeout => C::DeadlineExceeded,
             ErrorCode::Unavailable => C::Unavailable,
             ErrorCode::Internal => C::Internal,
         }

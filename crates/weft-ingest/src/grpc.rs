@@ -121,6 +121,17 @@ where
                 .into_http())
             });
         }
+        // the message counts against the in-flight budget while it arrives (as on OTLP/HTTP);
+        // refused or stalled, the stream ends with the status that says so
+        let req = {
+            let r = receiver.clone();
+            let body_error = move |e| {
+                let e = r.body_error(e);
+                r.count_failed(&e);
+                e.to_grpc_status()
+            };
+            req.map(|b| http_body_util::BodyExt::map_err(receiver.budgeted(b), body_error))
+        };
         Box::pin(async move {
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);

@@ -44,9 +44,7 @@ async fn export(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> Re
             Err(e) => error_response(encoding, &e),
         },
         Err(e) => {
-            r.metrics()
-                .requests_bad
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            r.count_failed(&e);
             error_response(encoding, &e)
         }
     }
@@ -118,7 +116,7 @@ pub async fn read_body(
     } else {
         limits.max_request_bytes
     };
-    let bytes = read_capped(body, cap).await?.ok_or_else(too_large)?;
+    let bytes = read_capped(r, body, cap).await?.ok_or_else(too_large)?;
     if !gzip {
         return Ok(bytes);
     }
@@ -133,13 +131,12 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Reads the body into memory up to `cap` bytes; `None` when it is larger (the rest is
 /// drained, within `DRAIN_BYTES` and `DRAIN_TIME`, and dropped).
-async fn read_capped(body: Body, cap: usize) -> Result<Option<Bytes>, IngestError> {
-    let read_err =
-        |e: axum::Error| IngestError::bad_request(format!("could not read the request body: {e}"));
-    let mut body = body;
+async fn read_capped(r: &Receiver, body: Body, cap: usize) -> Result<Option<Bytes>, IngestError> {
+    // counted against the in-flight budget as it arrives, given up on if it stalls
+    let mut body = std::pin::pin!(r.budgeted(body));
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(read_err)?.into_data() else {
+        let Ok(data) = frame.map_err(|e| r.body_error(e))?.into_data() else {
             continue; // trailers
         };
         if buf.len() + data.len() > cap {

@@ -5,6 +5,7 @@
 //! id validation with OTLP partial success, and a durable write to the store. Only this crate
 //! and weft-server speak HTTP or gRPC.
 
+mod budget;
 mod error;
 pub mod grpc;
 pub mod http;
@@ -78,7 +79,8 @@ pub struct Receiver {
     metrics: Arc<IngestMetrics>,
 }
 
-const PERMIT_BYTES: usize = 1024;
+/// The budget's unit: one permit per KiB.
+pub(crate) const PERMIT_BYTES: usize = 1024;
 
 impl Receiver {
     pub fn new(writer: Arc<dyn TraceWriter>, limits: Limits) -> Receiver {
@@ -111,19 +113,47 @@ impl Receiver {
                 m.rejected_spans
                     .fetch_add(a.rejected_spans, Ordering::Relaxed);
             }
-            Err(e) => match e.code {
-                ErrorCode::TooManyRequests | ErrorCode::Unavailable => {
-                    m.requests_throttled.fetch_add(1, Ordering::Relaxed);
-                }
-                ErrorCode::Internal => {
-                    m.requests_failed.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {
-                    m.requests_bad.fetch_add(1, Ordering::Relaxed);
-                }
-            },
+            Err(e) => self.count_failed(e),
         }
         res
+    }
+
+    /// Counts a request that failed, by what went wrong.
+    pub(crate) fn count_failed(&self, e: &IngestError) {
+        let m = &self.metrics;
+        let counter = match e.code {
+            ErrorCode::TooManyRequests | ErrorCode::Unavailable => &m.requests_throttled,
+            ErrorCode::Internal => &m.requests_failed,
+            _ => &m.requests_bad,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request body whose bytes count against the in-flight budget while they arrive.
+    pub(crate) fn budgeted<B>(&self, body: B) -> budget::Budgeted<B> {
+        budget::Budgeted::new(
+            body,
+            self.inflight.clone(),
+            self.limits.max_inflight_bytes,
+            budget::STALL,
+        )
+    }
+
+    /// What the client is told when its body could not be read whole.
+    pub(crate) fn body_error(&self, e: budget::BodyError) -> IngestError {
+        match e {
+            budget::BodyError::OverBudget(_) => IngestError::too_many_requests(
+                format!(
+                    "{e}; retry after {}s",
+                    self.limits.retry_after.as_secs_f64().ceil()
+                ),
+                self.limits.retry_after,
+            ),
+            budget::BodyError::Stalled(_) => {
+                IngestError::new(ErrorCode::RequestTimeout, e.to_string())
+            }
+            budget::BodyError::Read(_) => IngestError::bad_request(e.to_string()),
+        }
     }
 
     async fn export_inner(&self, body: Bytes, encoding: Encoding) -> Result<Accepted, IngestError> {
@@ -138,7 +168,7 @@ impl Receiver {
             .map_err(|_| {
                 IngestError::too_many_requests(
                     format!(
-                        "more than {} bytes of requests are being processed; retry after {}s",
+                        "more than {} bytes of requests are in flight; retry after {}s",
                         self.limits.max_inflight_bytes,
                         self.limits.retry_after.as_secs_f64().ceil()
                     ),

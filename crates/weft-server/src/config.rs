@@ -30,6 +30,7 @@ pub struct ServerConfig {
     pub maintenance_interval: Duration,
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
+    pub max_inflight_bytes: usize,
     /// When set, every trace is also written as OTLP/JSON to `<dir>/YYYY/MM/DD/<id>.json`.
     pub archive_dir: Option<PathBuf>,
     /// Archive files written longer ago than this are deleted.
@@ -62,6 +63,7 @@ impl Default for ServerConfig {
             maintenance_interval: store.maintenance_interval,
             max_request_bytes: limits.max_request_bytes,
             max_decompressed_bytes: limits.max_decompressed_bytes,
+            max_inflight_bytes: limits.max_inflight_bytes,
             archive_dir: None,
             archive_retention: Duration::from_secs(30 * 86_400),
             archive_idle: Duration::from_secs(30),
@@ -89,6 +91,7 @@ pub struct FileConfig {
     pub maintenance_interval: Option<String>,
     pub max_request_bytes: Option<String>,
     pub max_decompressed_bytes: Option<String>,
+    pub max_inflight_bytes: Option<String>,
     pub archive_dir: Option<PathBuf>,
     pub archive_retention: Option<String>,
     pub archive_idle: Option<String>,

@@ -219,6 +219,7 @@ impl ServerConfig {
         Limits {
             max_request_bytes: self.max_request_bytes,
             max_decompressed_bytes: self.max_decompressed_bytes,
+            max_inflight_bytes: self.max_inflight_bytes,
             ..Limits::default()
         }
     }
