@@ -376,21 +376,7 @@ async fn environment_and_config_file_configure_the_server() {
     assert_ne!(server.http.port(), 1);
     assert!(data.join("wal").is_dir());
     drop(server);
-    let out = std::process::Command::new(bin())
-        .args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--otlp-grpc",
-            "127.0.0.1:0",
-            "--otlp-http",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("WEFT_RETENTION", "soon")
-        .output()
-        .unwrap();
+    let out = Server::run_to_exit(bin(), &data, &[], &[("WEFT_RETENTION", "soon")]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--retention"),
@@ -398,18 +384,7 @@ async fn environment_and_config_file_configure_the_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     // a data directory that is a file: said so, not "File exists"
-    let out = std::process::Command::new(bin())
-        .args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--otlp-grpc",
-            "127.0.0.1:0",
-        ])
-        .args(["--otlp-http", "127.0.0.1:0", "--data-dir"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = Server::run_to_exit(bin(), &cfg, &[], &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

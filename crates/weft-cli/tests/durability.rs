@@ -252,18 +252,7 @@ async fn a_damaged_block_names_itself_and_the_way_out() {
         .set_len(len / 2)
         .unwrap();
 
-    let out = std::process::Command::new(bin())
-        .args([
-            "serve",
-            "--otlp-grpc",
-            "127.0.0.1:0",
-            "--otlp-http",
-            "127.0.0.1:0",
-        ])
-        .args(["--http", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = Server::run_to_exit(bin(), dir.path(), &[], &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let name = damaged.file_name().unwrap().to_string_lossy();

@@ -140,20 +140,12 @@ fn bad_strategies_file_stops_startup_with_a_clear_error() {
             "cannot read the sampling strategies file",
         ),
     ] {
-        let out = std::process::Command::new(bin())
-            .args([
-                "serve",
-                "--otlp-grpc",
-                "127.0.0.1:0",
-                "--otlp-http",
-                "127.0.0.1:0",
-            ])
-            .args(["--http", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--sampling-strategies")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = Server::run_to_exit(
+            bin(),
+            &dir.path().join("data"),
+            &["--sampling-strategies", path.to_str().unwrap()],
+            &[],
+        );
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{err}");

@@ -103,6 +103,25 @@ impl Server {
         }
     }
 
+    /// Runs `bin serve` on ephemeral ports with `data_dir`, extra flags and environment until
+    /// it exits, for a start that must fail: its exit status and output.
+    pub fn run_to_exit(
+        bin: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
+        Command::new(bin)
+            .arg("serve")
+            .args(["--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0"])
+            .args(["--http", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .envs(env.iter().copied())
+            .output()
+            .expect("run weft serve")
+    }
+
     pub fn api(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }
