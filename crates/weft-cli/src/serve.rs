@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// write; beyond it requests get 429 / RESOURCE_EXHAUSTED [default: 256MiB]
     #[arg(long, env = "WEFT_MAX_INFLIGHT_BYTES")]
     max_inflight_bytes: Option<String>,
+    /// Close an HTTP/1.1 connection (OTLP/HTTP and the API) that has not sent a request's
+    /// headers within this [default: 30s]
+    #[arg(long, env = "WEFT_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Option<String>,
     /// Also archive every trace as OTLP/JSON in DIR/YYYY/MM/DD/<trace_id>.json (UTC day of the
     /// trace's start), written once the trace is idle and rewritten when late spans arrive
     /// [default: no archive]
@@ -190,6 +194,19 @@ pub fn resolve(a: &ServeArgs) -> anyhow::Result<ServerConfig> {
             )?,
             with("max-inflight-bytes", file.max_inflight_bytes, usize_size)?,
             d.max_inflight_bytes,
+        ),
+        header_read_timeout: pick(
+            with(
+                "--header-read-timeout",
+                a.header_read_timeout.clone(),
+                parse_duration,
+            )?,
+            with(
+                "header-read-timeout",
+                file.header_read_timeout,
+                parse_duration,
+            )?,
+            d.header_read_timeout,
         ),
         archive_dir: a.archive_dir.clone().or(file.archive_dir),
         archive_retention: pick(

@@ -356,3 +356,41 @@ async fn request_bytes_count_against_the_budget_while_they_arrive() {
     c.export(big).await.expect("taken once the budget is free");
     assert!(fetch_trace(&client, &server, &hex(&tid)).await.is_some());
 }
+
+/// A connection that does not finish sending a request's headers within
+/// `--header-read-timeout` is closed, on the OTLP/HTTP port as on the API's; the server goes
+/// on serving.
+#[tokio::test]
+async fn a_client_too_slow_with_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin(), dir.path(), &["--header-read-timeout", "1s"]);
+    for addr in [server.otlp_http, server.http] {
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST /v1/traces HTTP/1.1\r\nhost: weft\r\n")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        // the server closes the connection (it may say 408 first); a server that waited
+        // for the rest of the headers would leave this read hanging until the deadline
+        let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut buf))
+            .await
+            .expect("the connection was closed");
+        assert!(read.is_ok() || buf.is_empty(), "{read:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "closed after {waited:?}"
+        );
+        let head = String::from_utf8_lossy(&buf);
+        assert!(
+            head.is_empty() || head.starts_with("HTTP/1.1 408"),
+            "{head}"
+        );
+    }
+    let client = reqwest::Client::new();
+    let tid = random_trace_id();
+    post_protobuf(&client, &server, &sample_trace("on-time", &tid)).await;
+    assert!(fetch_trace(&client, &server, &hex(&tid)).await.is_some());
+}

@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub max_inflight_bytes: usize,
+    /// An HTTP/1.1 connection that has not sent a request's headers within this is closed.
+    pub header_read_timeout: Duration,
     /// When set, every trace is also written as OTLP/JSON to `<dir>/YYYY/MM/DD/<id>.json`.
     pub archive_dir: Option<PathBuf>,
     /// Archive files written longer ago than this are deleted.
@@ -64,6 +66,7 @@ impl Default for ServerConfig {
             max_request_bytes: limits.max_request_bytes,
             max_decompressed_bytes: limits.max_decompressed_bytes,
             max_inflight_bytes: limits.max_inflight_bytes,
+            header_read_timeout: Duration::from_secs(30),
             archive_dir: None,
             archive_retention: Duration::from_secs(30 * 86_400),
             archive_idle: Duration::from_secs(30),
@@ -92,6 +95,7 @@ pub struct FileConfig {
     pub max_request_bytes: Option<String>,
     pub max_decompressed_bytes: Option<String>,
     pub max_inflight_bytes: Option<String>,
+    pub header_read_timeout: Option<String>,
     pub archive_dir: Option<PathBuf>,
     pub archive_retention: Option<String>,
     pub archive_idle: Option<String>,

@@ -13,6 +13,7 @@ mod metrics;
 pub use metrics::process_cpu_seconds;
 mod query_api;
 pub mod sampling_api;
+mod serve_http;
 mod ui;
 
 pub use config::ServerConfig;
@@ -161,14 +162,13 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     {
         let app = weft_ingest::http::router(receiver.clone());
         let rx = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let res = axum::serve(http_ingest_listener, app)
-                .with_graceful_shutdown(stopped(rx))
-                .await;
-            if let Err(e) = res {
-                tracing::error!(error = %e, "OTLP/HTTP server failed");
-            }
-        }));
+        let header_timeout = cfg.header_read_timeout;
+        tasks.push(tokio::spawn(serve_http::serve(
+            http_ingest_listener,
+            app,
+            header_timeout,
+            stopped(rx),
+        )));
     }
     {
         let state = api::ApiState {
@@ -180,14 +180,13 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         };
         let app = api::router(state);
         let rx = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let res = axum::serve(api_listener, app)
-                .with_graceful_shutdown(stopped(rx))
-                .await;
-            if let Err(e) = res {
-                tracing::error!(error = %e, "query API server failed");
-            }
-        }));
+        let header_timeout = cfg.header_read_timeout;
+        tasks.push(tokio::spawn(serve_http::serve(
+            api_listener,
+            app,
+            header_timeout,
+            stopped(rx),
+        )));
     }
     Ok(RunningServer {
         otlp_grpc: addrs.0,
