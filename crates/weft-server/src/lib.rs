@@ -159,17 +159,19 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
             }
         }));
     }
-    {
-        let app = weft_ingest::http::router(receiver.clone());
-        let rx = stop_rx.clone();
-        let header_timeout = cfg.header_read_timeout;
-        tasks.push(tokio::spawn(serve_http::serve(
-            http_ingest_listener,
+    // the OTLP/HTTP and API routers: served alike, until the stop signal
+    let serve_router = |listener, app| {
+        tokio::spawn(serve_http::serve(
+            listener,
             app,
-            header_timeout,
-            stopped(rx),
-        )));
-    }
+            cfg.header_read_timeout,
+            stopped(stop_rx.clone()),
+        ))
+    };
+    tasks.push(serve_router(
+        http_ingest_listener,
+        weft_ingest::http::router(receiver.clone()),
+    ));
     {
         let state = api::ApiState {
             reader,
@@ -178,15 +180,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
             archive: archive.clone(),
             sampling,
         };
-        let app = api::router(state);
-        let rx = stop_rx.clone();
-        let header_timeout = cfg.header_read_timeout;
-        tasks.push(tokio::spawn(serve_http::serve(
-            api_listener,
-            app,
-            header_timeout,
-            stopped(rx),
-        )));
+        tasks.push(serve_router(api_listener, api::router(state)));
     }
     Ok(RunningServer {
         otlp_grpc: addrs.0,
